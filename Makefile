@@ -1,0 +1,47 @@
+# Two entry points that set everything up on a fresh machine:
+#   make demo   create .venv, install, run the pipeline on examples/ (offline, a few minutes on 2 cores)
+#   make test   create .venv, install with the dev extras, run the tests (slow and gpu tests excluded)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := examples/out
+
+.PHONY: demo test test-slow lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the project's metadata changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/make_example_inputs.py $(DEMO)
+	$(BIN)/glaciermap vectorize $(DEMO)/probability.tif -o $(DEMO)/outlines.gpkg --overwrite
+	$(BIN)/glaciermap diff $(DEMO)/outlines.gpkg $(DEMO)/inventory_old.gpkg --region example \
+		-o $(DEMO)/diff.gpkg --plot $(DEMO)/diff.png --overwrite
+	@echo "demo outputs in $(DEMO)/: outlines.gpkg, diff.gpkg, diff.png (open the .gpkg files in QGIS)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/vectorize.py
+
+clean:
+	rm -rf $(DEMO) bench/out .pytest_cache .ruff_cache .mypy_cache

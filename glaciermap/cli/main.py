@@ -1,0 +1,109 @@
+"""The ``glaciermap`` command: root options, command registry and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glaciermap import __version__
+from glaciermap.cli import diff as diff_cli
+from glaciermap.cli import regions as regions_cli
+from glaciermap.cli import vectorize as vectorize_cli
+from glaciermap.cli import workspace as workspace_cli
+from glaciermap.cli.state import AppState
+from glaciermap.errors import GlaciermapError
+
+app = typer.Typer(
+    name="glaciermap",
+    help=(
+        "Map glacier outlines from Sentinel-1 radar time series and keep an inventory up to date.\n\n"
+        "Stages run on their own or chained; outputs are GeoPackage and Cloud-Optimised GeoTIFF."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("vectorize")(vectorize_cli.vectorize)
+app.command("diff")(diff_cli.diff)
+app.add_typer(regions_cli.app, name="regions")
+app.command("workspace")(workspace_cli.workspace)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"glaciermap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Say more about each step.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only print results and errors.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            envvar="GLACIERMAP_WORKSPACE",
+            help="Workspace folder (default: from the config file, else ~/.local/share/glaciermap).",
+            file_okay=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="GLACIERMAP_CONFIG",
+            help="Config file (default: ./glaciermap.toml, then ~/.config/glaciermap/glaciermap.toml).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
+    ctx.obj = state
+    state.debug = debug
+    state.verbosity = 1 if verbose else (-1 if quiet else 0)
+    state.workspace_path = workspace
+    state.config_path = config
+    state.configure_logging()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; known errors become one red line on stderr and exit code 2."""
+    state = AppState()
+    try:
+        app(args=argv, prog_name="glaciermap", obj=state)
+    except GlaciermapError as exc:
+        if state.debug:
+            state.err.print_exception()
+        from rich.markup import escape
+
+        state.err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        state.err.print("[yellow]interrupted[/]: no partial output was kept")
+        return 130
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""What the root options decide, handed to every command through ``ctx.obj``.
+
+Kept deliberately small and free of heavy imports: settings and the workspace are resolved only when a
+command asks for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from glaciermap.config import Settings
+    from glaciermap.workspace import Workspace
+
+
+@dataclass
+class AppState:
+    """Options given before the command name (``glaciermap --verbose diff ...``)."""
+
+    debug: bool = False
+    verbosity: int = 0  # -1 quiet, 0 normal, 1 verbose
+    workspace_path: Path | None = None
+    config_path: Path | None = None
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _settings: Settings | None = None
+
+    def configure_logging(self) -> None:
+        """Send library logs to stderr through Rich, at the level the user chose."""
+        from rich.logging import RichHandler
+
+        level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[self.verbosity]
+        if self.debug:
+            level = logging.DEBUG
+        handler = RichHandler(
+            console=self.err, show_time=False, show_path=self.debug, markup=False, show_level=True
+        )
+        root = logging.getLogger("glaciermap")
+        root.handlers[:] = [handler]
+        root.setLevel(level)
+        root.propagate = False
+
+    def settings(self) -> Settings:
+        """The merged configuration (config file, then workspace file), loaded once."""
+        if self._settings is None:
+            from glaciermap.config import load_settings
+
+            self._settings = load_settings(self.config_path, workspace_override=self.workspace_path)
+        return self._settings
+
+    def workspace(self) -> Workspace:
+        """Open (creating on first use) the workspace the options, environment or config point to."""
+        from glaciermap.workspace import Workspace
+
+        return Workspace.open(self.settings().workspace)
+
+    def status(self, message: str) -> None:
+        """Print a progress/status line to stderr unless --quiet."""
+        if self.verbosity >= 0:
+            self.err.print(message)

@@ -1,0 +1,1 @@
+"""The edges of glaciermap: the only package that knows file formats, drivers and remote services."""

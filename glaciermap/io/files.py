@@ -1,0 +1,56 @@
+"""Writing files so that a final name only ever holds a complete file.
+
+Every stage writes through :func:`atomic_output`: the work goes to a hidden temporary name in the target's
+folder (same filesystem, so the final rename is atomic) and is renamed only when the block finishes
+without an exception. On failure — including Ctrl-C — the temporary file is removed and any earlier file
+under the final name is left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from glaciermap.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    Args:
+        path: the final file name.
+        overwrite: if False and ``path`` exists, raise :class:`InputError` before any work is done.
+
+    Yields:
+        A path in the same folder with the same suffix (drivers such as GPKG choose by suffix).
+    """
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise InputError(
+            f"{final} already exists", "pass --overwrite or choose another output name"
+        )
+    parent = final.parent if str(final.parent) else Path()
+    if not parent.is_dir():
+        raise InputError(
+            f"output folder {parent} does not exist",
+            "create it first or choose another output path",
+        )
+    tmp = parent / f".{final.stem}.{uuid.uuid4().hex[:8]}.partial{final.suffix}"
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"nothing was written to the temporary file for {final}")
+        tmp.replace(final)
+    finally:
+        _remove_with_sidecars(tmp)
+
+
+def _remove_with_sidecars(tmp: Path) -> None:
+    """Remove a temporary file and the journal files SQLite/GDAL may leave beside it."""
+    for candidate in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()

@@ -1,0 +1,127 @@
+"""The workspace: the one place that builds the paths stages read and write.
+
+Layout (see docs/design.md)::
+
+    <root>/glaciermap.toml                      optional settings for this workspace
+    <root>/catalog.sqlite                       scenes, jobs, files, stage stamps
+    <root>/raw/<region>/<year>/                 HyP3 products as downloaded
+    <root>/stacks/<region>/<year>/              tiles/<tile>.tif, stack.vrt, stack.json, tiles.gpkg
+    <root>/labels/<region>/<year>/<tile>.tif
+    <root>/runs/<run_name>/                     checkpoints, metrics.csv, events, config
+    <root>/predictions/<region>/<year>/<model>/ probability.tif, mask.tif, outlines.gpkg, diff.gpkg
+
+The folders and the catalog are created on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from glaciermap.catalog import Catalog
+from glaciermap.errors import WorkspaceError
+
+TOP_FOLDERS = ("raw", "stacks", "labels", "runs", "predictions")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _part(kind: str, value: str | int) -> str:
+    """Validate one path component so that names can never escape the workspace."""
+    text = str(value)
+    if not _SAFE_NAME.match(text) or text in {".", ".."}:
+        raise WorkspaceError(
+            f"{kind} {text!r} cannot be used as a folder name",
+            "use letters, digits, '-', '_' and '.' only",
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace folder. Create with :meth:`open`."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str], *, create: bool = True) -> Workspace:
+        """Open the workspace at ``root``, creating its folders and catalog if needed.
+
+        Raises:
+            WorkspaceError: ``root`` is a file, or cannot be created or written.
+        """
+        path = Path(root).expanduser().resolve()
+        if path.exists() and not path.is_dir():
+            raise WorkspaceError(f"workspace {path} is a file, not a folder", "choose another path")
+        if create:
+            try:
+                for name in TOP_FOLDERS:
+                    (path / name).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"cannot create workspace {path}: {exc.strerror}",
+                    "choose a writable folder with --workspace or GLACIERMAP_WORKSPACE",
+                ) from None
+        elif not path.is_dir():
+            raise WorkspaceError(f"workspace {path} does not exist")
+        workspace = cls(path)
+        workspace.catalog().close()  # creates and migrates the schema
+        return workspace
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "glaciermap.toml"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.sqlite"
+
+    def catalog(self) -> Catalog:
+        """A new connection to the catalog; close it when done."""
+        return Catalog(self.catalog_path)
+
+    def raw_dir(self, region: str, year: int) -> Path:
+        return self.root / "raw" / _part("region", region) / _part("year", year)
+
+    def stack_dir(self, region: str, year: int) -> Path:
+        return self.root / "stacks" / _part("region", region) / _part("year", year)
+
+    def labels_dir(self, region: str, year: int) -> Path:
+        return self.root / "labels" / _part("region", region) / _part("year", year)
+
+    def run_dir(self, run_name: str) -> Path:
+        return self.root / "runs" / _part("run name", run_name)
+
+    def prediction_dir(self, region: str, year: int, model: str) -> Path:
+        return (
+            self.root
+            / "predictions"
+            / _part("region", region)
+            / _part("year", year)
+            / _part("model", model)
+        )
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the root, as stored in the catalog."""
+        return str(Path(path).resolve().relative_to(self.root))
+
+    def contents(self) -> dict[str, list[str]]:
+        """For each top folder, the ``<region>/<year>`` (or run) entries present, for display."""
+        found: dict[str, list[str]] = {}
+        for name in TOP_FOLDERS:
+            base = self.root / name
+            if name == "runs":
+                entries = (
+                    sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+                )
+            else:
+                entries = sorted(
+                    f"{r.name}/{y.name}"
+                    for r in (base.iterdir() if base.is_dir() else [])
+                    if r.is_dir()
+                    for y in r.iterdir()
+                    if y.is_dir()
+                )
+            found[name] = entries
+        return found

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real public data beside the checkout, and running the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(
+    os.environ.get(
+        "GLACIERMAP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real public data); tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not found at {SHARED_DATA} (set GLACIERMAP_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch, tmp_path):
+    """Run ``glaciermap ARGS...`` in-process and return exit code, stdout and stderr.
+
+    The workspace and config default to fresh folders under tmp_path so tests never touch the user's.
+    """
+    from glaciermap.cli.main import main
+
+    monkeypatch.setenv("GLACIERMAP_WORKSPACE", str(tmp_path / "workspace"))
+    config = tmp_path / "glaciermap.toml"
+    config.touch()
+    monkeypatch.setenv("GLACIERMAP_CONFIG", str(config))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def _run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return _run

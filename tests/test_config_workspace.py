@@ -1,0 +1,145 @@
+"""Config files, user regions and the workspace folder + catalog."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from glaciermap.config import load_settings
+from glaciermap.errors import ConfigError, WorkspaceError
+from glaciermap.workspace import Workspace
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_user_region_from_toml(tmp_path):
+    config = write(
+        tmp_path / "glaciermap.toml",
+        """
+workspace = "ws"
+[regions.jotunheimen]
+crs = "EPSG:32632"
+tile_size = 5000
+aoi = [440000, 6810000, 450000, 6820000]
+orbit = "descending"
+""",
+    )
+    settings = load_settings(config)
+    region = settings.region("jotunheimen")
+    assert region.crs == "EPSG:32632"
+    assert region.prefix == "JOTU"
+    assert region.orbit == "descending"
+    assert [t.id for t in region.tiles()][:2] == ["JOTU-88-1362", "JOTU-89-1362"]
+    assert len(region.tiles()) == 4
+    assert settings.workspace == (tmp_path / "ws").resolve()
+    assert "svalbard" in settings.regions  # built-ins stay
+
+
+def test_partial_override_of_builtin_region(tmp_path):
+    config = write(tmp_path / "c.toml", '[regions.svalbard]\norbit = "descending"\n')
+    region = load_settings(config).region("svalbard")
+    assert region.orbit == "descending"
+    assert region.tile_from_id("SVAL-7-33").bounds == (400_000, 8_730_000, 410_000, 8_740_000)
+
+
+def test_aoi_file_is_reprojected_into_region_crs(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    aoi = gpd.GeoDataFrame(geometry=[shapely.box(11.5, 78.8, 12.5, 79.0)], crs="EPSG:4326")
+    aoi.to_file(tmp_path / "aoi.gpkg")
+    config = write(
+        tmp_path / "c.toml",
+        '[regions.kongs]\ncrs = "EPSG:32633"\naoi_file = "aoi.gpkg"\norigin = [330000, 8400000]\n',
+    )
+    region = load_settings(config).region("kongs")
+    assert region.aoi_wkt is not None
+    assert 420_000 < region.aoi[0] < 440_000
+    assert region.tiles()
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[regions.x]\ncrs = 'EPSG:4326'\naoi = [0, 0, 1, 1]\n", "not projected in metres"),
+        ("[regions.x]\ncrs = 'EPSG:32633'\n", "missing aoi"),
+        ("[regions.x]\ncrs = 'EPSG:32633'\naoi = [0, 0, 1, 1]\ncolour = 'red'\n", "unknown key"),
+        ("[regions.x\n", "not valid TOML"),
+        ("[regions.x]\ncrs = 'EPSG:32633'\naoi = [0, 0, 'a', 1]\n", "regions.x"),
+    ],
+)
+def test_bad_config_is_a_config_error(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_settings(write(tmp_path / "c.toml", text))
+
+
+def test_explicit_missing_config_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_unknown_region_lists_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match="known: example, svalbard"):
+        load_settings(write(tmp_path / "c.toml", "")).region("alps")
+
+
+def test_workspace_override_beats_config_and_workspace_file_is_read(tmp_path):
+    ws = tmp_path / "elsewhere"
+    ws.mkdir()
+    write(ws / "glaciermap.toml", "[regions.svalbard]\norbit = 'descending'\n[train]\nepochs = 3\n")
+    config = write(tmp_path / "c.toml", 'workspace = "ws"\n')
+    settings = load_settings(config, workspace_override=ws)
+    assert settings.workspace == ws.resolve()
+    assert settings.region("svalbard").orbit == "descending"
+    assert settings.stages["train"]["epochs"] == 3
+
+
+def test_workspace_layout_and_catalog(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    for name in ("raw", "stacks", "labels", "runs", "predictions"):
+        assert (ws.root / name).is_dir()
+    assert ws.stack_dir("svalbard", 2016) == ws.root / "stacks" / "svalbard" / "2016"
+    assert ws.prediction_dir("svalbard", 2016, "unet3d").parts[-4:] == (
+        "predictions",
+        "svalbard",
+        "2016",
+        "unet3d",
+    )
+    catalog = ws.catalog()
+    try:
+        assert catalog.schema_version == 1
+        assert catalog.stage_stamp("svalbard", 2016, "preprocess") is None
+        catalog.record_stage("svalbard", 2016, "preprocess", inputs_hash="abc", outputs=["x.tif"])
+    finally:
+        catalog.close()
+    # A second open keeps what the first recorded (no re-creation).
+    again = Workspace.open(ws.root).catalog()
+    try:
+        stamp = again.stage_stamp("svalbard", 2016, "preprocess")
+        assert stamp is not None and stamp.outputs == ("x.tif",) and stamp.inputs_hash == "abc"
+    finally:
+        again.close()
+
+
+def test_workspace_rejects_names_escaping_the_root(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    with pytest.raises(WorkspaceError):
+        ws.raw_dir("../etc", 2016)
+    with pytest.raises(WorkspaceError):
+        ws.run_dir("a/b")
+
+
+def test_workspace_on_a_file_or_corrupt_catalog(tmp_path):
+    afile = write(tmp_path / "file", "x")
+    with pytest.raises(WorkspaceError, match="is a file"):
+        Workspace.open(afile)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write(ws / "catalog.sqlite", "this is not sqlite" * 100)
+    with pytest.raises(WorkspaceError, match="not a usable glaciermap catalog"):
+        Workspace.open(ws)
+    assert not isinstance(WorkspaceError("x"), sqlite3.Error)
