@@ -1,0 +1,170 @@
+"""Opening and reading rasters so that every failure becomes one line a user can act on.
+
+The stages (preprocess, predict, vectorize) open their inputs through :func:`open_raster`. It turns
+rasterio's and GDAL's failures — a missing file, a truncated or foreign file, a raster without a
+coordinate reference system — into :class:`~glaciermap.errors.InputError` naming the file and saying what
+to do. Reads that fail half-way through a file (a truncated tile, a VRT whose source went missing) are
+translated the same way by :func:`read_errors_as_input`.
+
+rasterio is imported inside the functions: importing this module must stay cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from glaciermap.errors import InputError
+
+if TYPE_CHECKING:
+    from rasterio.io import DatasetReader
+
+
+def _is_local_path(path: str) -> bool:
+    """Whether ``path`` names a file on the local filesystem (not ``/vsi...`` or a URL)."""
+    return not (path.startswith("/vsi") or "://" in path)
+
+
+def gdal_error_message(exc: BaseException) -> str:
+    """The first line of the innermost GDAL/rasterio cause of an exception, to fit an error on one line.
+
+    rasterio wraps GDAL's own message ("gone.tif: No such file or directory") in a generic one ("Read
+    failed. See previous exception for details."); the innermost one is what the user needs.
+    """
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    while isinstance(exc.__cause__, RasterioError | CPLE_BaseError):
+        exc = exc.__cause__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def open_raster(
+    path: str | os.PathLike[str], *, require_crs: bool = True
+) -> Iterator[DatasetReader]:
+    """Open a raster for reading, raising :class:`InputError` for the failures a user can fix.
+
+    Args:
+        path: a local file (GeoTIFF, VRT, ...) or a GDAL virtual path (``/vsicurl/...``).
+        require_crs: raise if the raster has no coordinate reference system. Every glaciermap stage
+            needs one, so this is on by default; turn it off only to inspect a raster.
+
+    Yields:
+        The open rasterio dataset; it is closed when the block ends.
+
+    Raises:
+        InputError: the file does not exist, is a folder, cannot be read as a raster, or has no CRS.
+    """
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    name = os.fspath(path)
+    if _is_local_path(name):
+        local = Path(name)
+        if not local.exists():
+            raise InputError(f"raster {name} not found", "check the path and the current folder")
+        if local.is_dir():
+            raise InputError(
+                f"{name} is a folder, not a raster file", "give the path of a raster file"
+            )
+    try:
+        src = rasterio.open(name)
+    except RasterioIOError as exc:
+        raise InputError(
+            f"cannot read {name} as a raster ({gdal_error_message(exc)})",
+            "check that the file is a complete GeoTIFF or VRT (re-download or re-create it)",
+        ) from exc
+    with src:
+        if require_crs and src.crs is None:
+            raise InputError(
+                f"raster {name} has no CRS",
+                f"assign one with `gdal_edit.py -a_srs EPSG:<code> {name}`",
+            )
+        yield src
+
+
+@contextlib.contextmanager
+def read_errors_as_input(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a read that fails part-way through a raster into an :class:`InputError`.
+
+    A raster can open cleanly and still fail later: a truncated GeoTIFF fails on its missing tiles, a VRT
+    on a source file that was moved. Wrap the reading loop in this context manager.
+
+    Args:
+        path: the raster being read, named in the message.
+
+    Raises:
+        InputError: in place of rasterio's ``RasterioIOError`` raised inside the block.
+    """
+    from rasterio.errors import RasterioIOError
+
+    try:
+        yield
+    except RasterioIOError as exc:
+        raise InputError(
+            f"failed reading {os.fspath(path)} ({gdal_error_message(exc)})",
+            "the file is truncated or corrupt, or a file it refers to is missing; re-create it",
+        ) from exc
+
+
+def check_band(src: DatasetReader, band: int) -> None:
+    """Raise :class:`InputError` unless ``band`` (1-based) exists in ``src``."""
+    if not 1 <= band <= src.count:
+        raise InputError(
+            f"band {band} does not exist in {src.name}, which has {src.count} band(s)",
+            f"choose a band from 1 to {src.count}",
+        )
+
+
+def metres_per_unit(src: DatasetReader) -> float:
+    """How many metres one unit of the raster's projected CRS is (1.0 for UTM).
+
+    Areas and distances must be computed in a projected metric-like CRS; a raster in longitude and
+    latitude is refused with a hint naming the UTM zone that covers its centre.
+
+    Args:
+        src: an open raster with a CRS.
+
+    Returns:
+        The length of one CRS unit in metres.
+
+    Raises:
+        InputError: the CRS is geographic (degrees) or its unit is not a length.
+    """
+    crs = src.crs
+    if crs is None:
+        raise InputError(f"raster {src.name} has no CRS", "assign one with `gdal_edit.py -a_srs`")
+    if crs.is_geographic:
+        raise InputError(
+            f"raster {src.name} is in a geographic CRS ({crs.to_string()}), so areas in degrees"
+            " are meaningless",
+            f"reproject it to a projected metric CRS, e.g. "
+            f"`gdalwarp -t_srs {_utm_zone_code(src)} {src.name} projected.tif`",
+        )
+    from rasterio.errors import CRSError
+
+    try:
+        unit, factor = crs.linear_units_factor
+    except CRSError:
+        unit, factor = "unknown", math.nan
+    if not (factor > 0 and math.isfinite(factor)):
+        raise InputError(
+            f"raster {src.name} has a CRS ({crs.to_string()}) whose unit ({unit}) is not a length",
+            "reproject it to a projected metric CRS such as its UTM zone",
+        )
+    return float(factor)
+
+
+def _utm_zone_code(src: DatasetReader) -> str:
+    """The EPSG code of the WGS 84 UTM zone covering the centre of a geographic raster."""
+    left, bottom, right, top = src.bounds
+    lon = ((left + right) / 2 + 180.0) % 360.0 - 180.0
+    lat = (bottom + top) / 2
+    zone = min(60, max(1, int((lon + 180.0) // 6) + 1))
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
