@@ -95,11 +95,15 @@ class ScanStats:
         valid_pixels: pixels that are not nodata.
         glacier_pixels: valid pixels at or above the threshold.
         strips: strips read so far.
+        value_min, value_max: range of the valid pixel values (to tell a probability or mask raster
+            from, say, a DEM given by mistake).
     """
 
     valid_pixels: int = 0
     glacier_pixels: int = 0
     strips: int = 0
+    value_min: float = math.inf
+    value_max: float = -math.inf
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ class StripPolygons:
     rings_per_polygon: np.ndarray
     valid_pixels: int = 0
     glacier_pixels: int = 0
+    value_min: float = math.inf
+    value_max: float = -math.inf
 
     def polygons(self) -> np.ndarray:
         """(N,) shapely Polygons, built in one vectorised call."""
@@ -434,11 +440,52 @@ def polygonize_strip(
     valid = _valid_pixels(src, band, window, data, mode)
     glacier = classify_glacier(data, valid, threshold)
     valid_pixels = glacier.size if valid is None else int(np.count_nonzero(valid))
+    value_min, value_max = _value_range(data, valid)
     del data, valid  # free the input before GDAL makes its own copies of the mask
     strip = mask_to_arrays(glacier, row_start)
     strip.valid_pixels = valid_pixels
     strip.glacier_pixels = int(np.count_nonzero(glacier))
+    strip.value_min, strip.value_max = value_min, value_max
     return strip
+
+
+def _value_range(data: np.ndarray, valid: np.ndarray | None) -> tuple[float, float]:
+    """(min, max) of the valid values of a strip; (inf, -inf) when none is valid."""
+    if valid is not None and not valid.any():
+        return math.inf, -math.inf
+    if data.dtype.kind == "f":
+        where = ~np.isnan(data) if valid is None else valid
+        return (
+            float(np.min(data, where=where, initial=np.inf)),
+            float(np.max(data, where=where, initial=-np.inf)),
+        )
+    if valid is None:
+        return float(data.min()), float(data.max())
+    return (
+        float(np.min(data, where=valid, initial=np.iinfo(data.dtype).max)),
+        float(np.max(data, where=valid, initial=np.iinfo(data.dtype).min)),
+    )
+
+
+def warn_if_not_probability(stats: ScanStats, name: str, threshold: float) -> bool:
+    """Log a warning when the values cannot be a probability in [0, 1] or a 0/1 mask.
+
+    A DEM or a backscatter image given by mistake would otherwise vectorise silently into nonsense.
+
+    Returns:
+        True if a warning was logged.
+    """
+    if stats.valid_pixels == 0 or (stats.value_min >= 0 and stats.value_max <= 1):
+        return False
+    log.warning(
+        "%s holds values from %g to %g, not a probability in [0, 1] or a 0/1 mask: glacier was taken "
+        "as value >= %g; check that this is the right raster",
+        name,
+        stats.value_min,
+        stats.value_max,
+        threshold,
+    )
+    return True
 
 
 # Worker processes open the raster once, in the pool's initializer, and keep it here.
@@ -551,6 +598,8 @@ def iter_pixel_polygons(
     for strip in _iter_strips(src, band, threshold, strip_rows, workers):
         stats.valid_pixels += strip.valid_pixels
         stats.glacier_pixels += strip.glacier_pixels
+        stats.value_min = min(stats.value_min, strip.value_min)
+        stats.value_max = max(stats.value_max, strip.value_max)
         stats.strips += 1
         yield merger.add_strip(strip.polygons(), strip.row_start, strip.row_end)
         if progress is not None:
@@ -852,6 +901,7 @@ def vectorize_raster(
                     f"every pixel of band {band} of {src.name} is nodata",
                     "check the band number and the raster's nodata value",
                 )
+    warn_if_not_probability(stats, str(raster), threshold)
     log.debug(
         "%d glacier pixels in %d strips -> %d outlines",
         stats.glacier_pixels,

@@ -105,3 +105,20 @@ def test_console_script_runs():
     )
     assert exe.returncode == 2
     assert "unknown region" in exe.stderr
+
+
+def test_quiet_and_verbose_control_the_log(run_cli, shared_data, tmp_path):
+    npi = shared_data / "svalbard_npi" / "derived"
+    args = [npi / "svalbard_2007.gpkg", npi / "svalbard_1990.gpkg", "--json", "--overwrite"]
+    out = tmp_path / "d.gpkg"
+    normal = run_cli("diff", *args, "-o", out)
+    quiet = run_cli("-q", "diff", *args, "-o", out)
+    verbose = run_cli("-v", "diff", *args, "-o", out)
+    assert normal.exit_code == quiet.exit_code == verbose.exit_code == 0
+    assert "comparing in EPSG:32633" in normal.stderr
+    assert quiet.stderr.strip() == ""
+    assert len(verbose.stderr.splitlines()) >= len(normal.stderr.splitlines())
+    # stdout stays pure JSON whatever the log level.
+    import json
+
+    assert json.loads(quiet.stdout)["glaciers"] == 5

@@ -143,3 +143,27 @@ def test_workspace_on_a_file_or_corrupt_catalog(tmp_path):
     with pytest.raises(WorkspaceError, match="not a usable glaciermap catalog"):
         Workspace.open(ws)
     assert not isinstance(WorkspaceError("x"), sqlite3.Error)
+
+
+def test_atomic_output_keeps_nothing_on_failure_and_replaces_on_success(tmp_path):
+    from glaciermap.errors import InputError
+    from glaciermap.io.files import atomic_output
+
+    final = tmp_path / "out.gpkg"
+    final.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_output(final) as tmp:
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+    assert final.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.gpkg"]
+    with atomic_output(final) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".gpkg"
+        tmp.write_text("new")
+    assert final.read_text() == "new"
+    with pytest.raises(InputError, match="already exists"), atomic_output(final, overwrite=False):
+        pass
+    with pytest.raises(InputError, match="does not exist"), atomic_output(tmp_path / "no" / "x"):
+        pass
+    with pytest.raises(InputError, match="cannot write"), atomic_output(final) as tmp:
+        raise OSError(28, "No space left on device")
+    assert final.read_text() == "new"

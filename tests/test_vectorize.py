@@ -376,6 +376,22 @@ def test_cli_warns_about_an_empty_result(run_cli, tmp_path):
     assert len(read_outlines(out)) == 0
 
 
+@pytest.mark.parametrize(
+    ("array", "warned"),
+    [
+        (np.linspace(-4, 2900, 900, dtype=np.float32).reshape(30, 30), True),  # a DEM
+        (np.linspace(-25, 5, 900, dtype=np.float32).reshape(30, 30), True),  # backscatter, dB
+        (np.linspace(0, 1, 900, dtype=np.float32).reshape(30, 30), False),  # a probability
+        ((np.arange(900).reshape(30, 30) % 2).astype(np.uint8), False),  # a 0/1 mask
+    ],
+)
+def test_cli_warns_when_values_are_not_a_probability_or_mask(run_cli, tmp_path, array, warned):
+    raster = write_raster(tmp_path / "input.tif", array)
+    result = run_cli("vectorize", raster, "-o", tmp_path / "outlines.gpkg", "--min-area", "0")
+    assert result.exit_code == 0, result.stderr
+    assert ("not a probability in [0, 1] or a 0/1 mask" in result.stderr) is warned
+
+
 def _corrupt(tmp_path: Path) -> Path:
     path = tmp_path / "corrupt.tif"
     path.write_bytes(b"this is not a GeoTIFF\x00\xff" * 64)

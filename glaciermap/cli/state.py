@@ -7,6 +7,7 @@ command asks for them.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,16 @@ from rich.console import Console
 if TYPE_CHECKING:
     from glaciermap.config import Settings
     from glaciermap.workspace import Workspace
+
+
+class _PlainFormatter(logging.Formatter):
+    """``message`` for info and debug, ``warning: message`` / ``error: message`` above."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {message}"
+        return message
 
 
 @dataclass
@@ -32,14 +43,20 @@ class AppState:
 
     def configure_logging(self) -> None:
         """Send library logs to stderr through Rich, at the level the user chose."""
-        from rich.logging import RichHandler
-
         level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[self.verbosity]
         if self.debug:
             level = logging.DEBUG
-        handler = RichHandler(
-            console=self.err, show_time=False, show_path=self.debug, markup=False, show_level=True
-        )
+        handler: logging.Handler
+        if self.err.is_terminal:
+            from rich.logging import RichHandler
+
+            handler = RichHandler(
+                console=self.err, show_time=False, show_path=self.debug, markup=False
+            )
+        else:
+            # Cron mails, CI logs and pipes: plain, unwrapped lines that grep and read well.
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(_PlainFormatter())
         root = logging.getLogger("glaciermap")
         root.handlers[:] = [handler]
         root.setLevel(level)

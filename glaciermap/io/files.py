@@ -9,6 +9,7 @@ under the final name is left untouched.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -39,12 +40,27 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
             f"output folder {parent} does not exist",
             "create it first or choose another output path",
         )
+    if not os.access(parent, os.W_OK):
+        raise InputError(
+            f"output folder {parent} is not writable", "choose a folder you can write to"
+        )
     tmp = parent / f".{final.stem}.{uuid.uuid4().hex[:8]}.partial{final.suffix}"
     try:
         yield tmp
         if not tmp.exists():
             raise RuntimeError(f"nothing was written to the temporary file for {final}")
         tmp.replace(final)
+    except OSError as exc:
+        # Only the failures of writing itself are the user's to fix; anything else is a bug.
+        if isinstance(exc, PermissionError) or exc.errno in (
+            errno.ENOSPC,
+            errno.EDQUOT,
+            errno.EROFS,
+        ):
+            raise InputError(
+                f"cannot write {final}: {exc.strerror}", "free some space or choose another folder"
+            ) from exc
+        raise
     finally:
         _remove_with_sidecars(tmp)
 
