@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/make_example_inputs.py $(DEMO)
+	$(BIN)/glaciermap simulate --region example --year 2016 --seed 0 -o $(DEMO)/scene
+	$(BIN)/python examples/make_example_inputs.py $(DEMO)/scene $(DEMO)/probability.tif
 	$(BIN)/glaciermap vectorize $(DEMO)/probability.tif -o $(DEMO)/outlines.gpkg --overwrite
-	$(BIN)/glaciermap diff $(DEMO)/outlines.gpkg $(DEMO)/inventory_old.gpkg --region example \
-		-o $(DEMO)/diff.gpkg --plot $(DEMO)/diff.png --overwrite
-	@echo "demo outputs in $(DEMO)/: outlines.gpkg, diff.gpkg, diff.png (open the .gpkg files in QGIS)"
+	$(BIN)/glaciermap diff $(DEMO)/outlines.gpkg $(DEMO)/scene/truth/inventory_2006.gpkg \
+		--region example -o $(DEMO)/diff.gpkg --plot $(DEMO)/diff.png --overwrite
+	@echo "demo outputs in $(DEMO)/: scene/ (HyP3 products + truth), outlines.gpkg, diff.gpkg, diff.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,19 +1,14 @@
-"""Make the small offline inputs that `make demo` runs on (deterministic, no network).
+"""Stand-in for the model's output until `predict` lands: a glacier-probability raster of the example scene.
 
-Writes into the folder given (default ``examples/out``):
+`make demo` first simulates the example region's 2016 Sentinel-1 year (`glaciermap simulate`), which
+writes the ground truth beside the radar products. Until the prediction stage exists, this script turns
+that truth into what a good model would give: a probability raster (10 m, EPSG:32633, float32 in [0, 1])
+that is high on glacier ice, low elsewhere, soft at the margins, with a little noise, a few wet-snow
+specks (which `--min-area` removes) and NaN where the radar saw nothing (layover, shadow, swath gaps in
+every pass). It is clearly a stand-in: once `glaciermap predict` exists, the demo runs it on the radar
+products instead.
 
-* ``probability.tif`` — a glacier-probability raster, 600 × 600 px at 10 m over the built-in
-  ``example`` region (EPSG:32633), float32 in [0, 1] with NaN nodata along a "swath edge"; what
-  ``glaciermap predict`` will write once the model issues land.
-* ``inventory_old.gpkg`` — an older inventory of the same glaciers (layer ``glaciers``, columns
-  ``glac_id``, ``glac_name``) whose fronts differ: a tidewater glacier that has since retreated, a
-  valley glacier that has advanced, an ice cap outlet digitised with a few metres of jitter, and a
-  small glacier that has since disappeared.
-
-The shapes are drawn from simple geometry (capsules and ellipses) so the demo needs no data download.
-Once the simulator lands, the demo will run the whole pipeline on a simulated Sentinel-1 year instead.
-
-Usage: python examples/make_example_inputs.py [OUT_DIR]
+Usage: python examples/make_example_inputs.py SCENE_DIR OUT_TIF
 """
 
 from __future__ import annotations
@@ -21,57 +16,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import rasterio
-import shapely
-from rasterio.features import rasterize
-from rasterio.transform import from_origin
 
-# The built-in `example` region: x 430-436 km, y 8752-8758 km, EPSG:32633, 10 m pixels.
-X0, Y0, X1, Y1 = 430_000.0, 8_752_000.0, 436_000.0, 8_758_000.0
-PIXEL = 10.0
-CRS = "EPSG:32633"
-
-
-def capsule(points: list[tuple[float, float]], width: float) -> shapely.Geometry:
-    """A glacier-like tongue: a line through ``points`` (km offsets) buffered to ``width`` metres."""
-    line = shapely.LineString([(X0 + x * 1000, Y0 + y * 1000) for x, y in points])
-    return line.buffer(width / 2, quad_segs=16)
-
-
-def ellipse(cx: float, cy: float, rx: float, ry: float) -> shapely.Geometry:
-    circle = shapely.Point(X0 + cx * 1000, Y0 + cy * 1000).buffer(1.0, quad_segs=32)
-    return shapely.affinity.scale(circle, rx, ry)
-
-
-def glaciers_now() -> dict[str, shapely.Geometry]:
-    """Today's outlines (what the probability raster shows)."""
-    return {
-        "Ice cap": shapely.union(
-            ellipse(4.6, 4.6, 1000, 800), capsule([(4.2, 4.2), (3.4, 3.2)], 500)
-        ),
-        "Tidewater glacier": shapely.union(
-            ellipse(1.2, 4.7, 700, 600), capsule([(1.2, 4.5), (1.4, 2.6)], 600)
-        ),
-        "Valley glacier": capsule([(4.8, 2.2), (5.2, 1.2), (5.0, 0.7)], 420),
-        "New cirque glacier": ellipse(2.8, 5.4, 140, 110),
-    }
-
-
-def glaciers_before(now: dict[str, shapely.Geometry]) -> dict[str, shapely.Geometry]:
-    """The older inventory: fronts where they were before, plus a glacier that has gone."""
-    return {
-        # Was longer by ~700 m: retreat of the calving front.
-        "Tidewater glacier": shapely.union(
-            now["Tidewater glacier"], capsule([(1.4, 2.6), (1.5, 1.9)], 600)
-        ),
-        # Was shorter: it has advanced since (the last ~400 m of tongue are new).
-        "Valley glacier": capsule([(4.8, 2.2), (5.15, 1.3)], 420),
-        # Same ice cap, digitised again with a few metres of jitter: no front should be flagged.
-        "Ice cap": shapely.buffer(now["Ice cap"], 3.0, quad_segs=16),
-        "Snowfield glacier": ellipse(0.8, 0.8, 180, 150),
-    }
+from glaciermap.io.hyp3 import open_product
+from glaciermap.simulate.landscape import Surface
 
 
 def smooth(field: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -83,56 +32,53 @@ def smooth(field: np.ndarray, sigma_px: float) -> np.ndarray:
     return np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, out)
 
 
-def main(out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(2016)
-    width, height = int((X1 - X0) / PIXEL), int((Y1 - Y0) / PIXEL)
-    transform = from_origin(X0, Y1, PIXEL, PIXEL)
+def never_seen(scene: Path, profile: dict) -> np.ndarray:
+    """(H, W) bool: pixels no RTC product of the year observed (layover, shadow, outside every swath)."""
+    from rasterio.warp import Resampling, reproject
 
-    now = glaciers_now()
-    mask = rasterize(((g, 1) for g in now.values()), (height, width), transform=transform)
+    seen = np.zeros((profile["height"], profile["width"]), dtype=bool)
+    for path in sorted(scene.glob("S1*_RTC10_*.zip")):
+        product = open_product(path)
+        with rasterio.open(product.raster(product.co_pol)) as src:
+            valid = (src.read(1) > 0).astype(np.uint8)
+            onto = np.zeros_like(seen, dtype=np.uint8)
+            reproject(
+                valid,
+                onto,
+                src_transform=src.transform,
+                src_crs=src.crs,
+                dst_transform=profile["transform"],
+                dst_crs=profile["crs"],
+                resampling=Resampling.nearest,
+            )
+        seen |= onto.astype(bool)
+    return ~seen
+
+
+def main(scene: Path, out_tif: Path) -> None:
+    rng = np.random.default_rng(2016)
+    with rasterio.open(scene / "truth" / "surface.tif") as src:
+        surface = src.read(1)
+        profile = src.profile
+    glacier = np.isin(surface, [Surface.GLACIER, Surface.DEBRIS]).astype(np.float32)
     # Specks the size of a few pixels: wet-snow patches a model may flag; --min-area removes them.
     for _ in range(25):
-        r, c = rng.integers(0, height - 3), rng.integers(0, width - 3)
-        mask[r : r + 2, c : c + 2] = 1
-    prob = smooth(mask.astype(np.float32), sigma_px=1.5)
-    prob = np.clip(prob + rng.normal(0, 0.03, prob.shape), 0, 1).astype(np.float32)
-    # A slanted swath edge along the west side: no data there, which must never become glacier.
-    rows, cols = np.mgrid[0:height, 0:width]
-    prob[cols < 30 + rows // 20] = np.nan
-
-    profile = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": 1,
-        "dtype": "float32",
-        "crs": CRS,
-        "transform": transform,
-        "nodata": float("nan"),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "predictor": 3,
-    }
-    with rasterio.open(out_dir / "probability.tif", "w", **profile) as dst:
-        dst.write(prob, 1)
-        dst.set_band_description(1, "glacier probability")
-
-    before = glaciers_before(now)
-    inventory = gpd.GeoDataFrame(
-        {
-            "glac_id": [f"EX-{i:03d}" for i in range(1, len(before) + 1)],
-            "glac_name": list(before),
-            "src_date": ["2010-08-31"] * len(before),
-        },
-        geometry=list(before.values()),
-        crs=CRS,
+        r, c = rng.integers(0, glacier.shape[0] - 3), rng.integers(0, glacier.shape[1] - 3)
+        glacier[r : r + 2, c : c + 2] = 1.0
+    prob = np.clip(smooth(glacier, 1.5) + rng.normal(0, 0.03, glacier.shape), 0, 1)
+    prob = prob.astype(np.float32)
+    prob[never_seen(scene, profile)] = np.nan
+    profile.update(
+        driver="GTiff", dtype="float32", nodata=float("nan"), compress="deflate", predictor=3
     )
-    inventory.to_file(out_dir / "inventory_old.gpkg", layer="glaciers", driver="GPKG")
-    print(f"wrote {out_dir / 'probability.tif'} and {out_dir / 'inventory_old.gpkg'}")
+    out_tif.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(out_tif, "w", **profile) as dst:
+        dst.write(prob, 1)
+        dst.set_band_description(1, "glacier probability (stand-in for the model output)")
+    print(f"wrote {out_tif}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "out")
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

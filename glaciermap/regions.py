@@ -213,4 +213,16 @@ BUILTIN_REGIONS: dict[str, Region] = {
         orbit="ascending",
         description="the small offline scene in examples/ used by `make demo` (2 km tiles)",
     ),
+    "synthetic": Region(
+        name="synthetic",
+        crs="EPSG:32633",
+        origin=(330_000.0, 8_400_000.0),
+        tile_size=10_000.0,
+        pixel_size=10.0,
+        prefix="SYNT",
+        # 50 km x 40 km = 20 tiles of 10 km, for the simulated benchmark dataset (`glaciermap simulate`).
+        aoi=(500_000.0, 8_650_000.0, 550_000.0, 8_690_000.0),
+        orbit="ascending",
+        description="20 simulated 10 km tiles: the benchmark dataset the shipped weights train on",
+    ),
 }

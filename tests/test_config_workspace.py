@@ -83,7 +83,7 @@ def test_explicit_missing_config_is_an_error(tmp_path):
 
 
 def test_unknown_region_lists_known_ones(tmp_path):
-    with pytest.raises(ConfigError, match="known: example, svalbard"):
+    with pytest.raises(ConfigError, match="known: example, svalbard, synthetic"):
         load_settings(write(tmp_path / "c.toml", "")).region("alps")
 
 

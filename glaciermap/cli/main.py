@@ -11,6 +11,7 @@ import typer
 from glaciermap import __version__
 from glaciermap.cli import diff as diff_cli
 from glaciermap.cli import regions as regions_cli
+from glaciermap.cli import simulate as simulate_cli
 from glaciermap.cli import vectorize as vectorize_cli
 from glaciermap.cli import workspace as workspace_cli
 from glaciermap.cli.state import AppState
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.command("vectorize")(vectorize_cli.vectorize)
 app.command("diff")(diff_cli.diff)
+app.command("simulate")(simulate_cli.simulate)
 app.add_typer(regions_cli.app, name="regions")
 app.command("workspace")(workspace_cli.workspace)
 
