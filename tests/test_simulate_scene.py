@@ -144,3 +144,15 @@ def test_worker_processes_write_the_same_products(scene, tmp_path):
     )
     with rasterio.open(last_a.raster("corr")) as s1, rasterio.open(last_b.raster("corr")) as s2:
         assert np.array_equal(s1.read(1), s2.read(1), equal_nan=True)
+
+
+def test_landscape_around_a_real_inventory(tmp_path, shared_data):
+    import geopandas as gpd
+
+    npi = shared_data / "svalbard_npi" / "derived" / "svalbard_2007.gpkg"
+    result = simulate_year(EXAMPLE, 2016, tmp_path, seed=1, outlines=npi, n_acquisitions=1)
+    truth = gpd.read_file(result.truth_dir / "outlines.gpkg", layer="glaciers")
+    names = set(truth["glacier_name"])
+    # The example region (x 430–436 km, y 8752–8758 km) holds parts of these NPI glaciers.
+    assert {"Edithbreen", "Austre Lovenbreen"} & names
+    assert result.rtc_products

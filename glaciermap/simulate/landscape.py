@@ -263,9 +263,11 @@ def landscape_from_outlines(
 
     The outlines are reprojected to ``crs``, clipped to ``bounds`` and rasterised (pixel centres inside;
     ``glacier_id`` 1..n in the order of the outlines that meet the bounds; where outlines overlap the later
-    one wins). The terrain is synthesised around them: each glacier's surface rises from its front (the end
-    furthest towards the sea side, or along its long axis) to its head, with a concave profile that puts the
-    ELA inside the glacier; rock walls rise from the ice edges to noise mountains, and a valley continues from
+    one wins; a sliver that covers no pixel centre is left out, so ids may skip).
+
+    The terrain is synthesised around them: each glacier's surface rises from its front (the end furthest
+    towards the sea side, or along its long axis) to its head, with a concave profile that puts the ELA
+    inside the glacier; rock walls rise from the ice edges to noise mountains, and a valley continues from
     each front down to the coast. Some larger glaciers get a debris-covered lowest tongue, some fronts a
     proglacial lake; snow patches and tundra lakes are sprinkled on the land.
 
@@ -841,7 +843,11 @@ def _wrap_angle(a: float) -> float:
 
 
 def _polygonal_outlines(
-    ids: np.ndarray, transform: Affine, crs: str, attributes: dict[int, dict[str, Any]]
+    ids: np.ndarray,
+    transform: Affine,
+    crs: str,
+    attributes: dict[int, dict[str, Any]],
+    columns: tuple[str, ...],
 ) -> gpd.GeoDataFrame:
     """Vectorise a glacier-id raster: one (Multi)Polygon per id, exactly along pixel edges.
 
@@ -849,10 +855,11 @@ def _polygonal_outlines(
         ids: (H, W) int32, 0 = no glacier.
         transform: the grid's transform.
         crs: the grid's CRS.
-        attributes: per id, the extra columns (``glacier_name``, ``kind``, ...).
+        attributes: per id, the values of the extra columns.
+        columns: the extra columns, in order (present even when there is no glacier).
 
     Returns:
-        GeoDataFrame with ``glacier_id`` (int32), the attribute columns, ``area_km2`` and geometry, sorted
+        GeoDataFrame with ``glacier_id`` (int32), the extra columns, ``area_km2`` and geometry, sorted
         by id.
     """
     import geopandas as gpd
@@ -874,12 +881,11 @@ def _polygonal_outlines(
     )[:-1]
     # Parts of one id that touch at a pixel corner are valid as a MultiPolygon; repair anything else.
     geoms, _ = repair_polygons(geoms)
-    columns: dict[str, Any] = {"glacier_id": np.asarray(gids, dtype=np.int32)}
-    keys = sorted({key for attrs in attributes.values() for key in attrs})
-    for key in keys:
-        columns[key] = [attributes.get(g, {}).get(key) for g in gids]
-    columns["area_km2"] = shapely.area(geoms) / 1e6 if len(gids) else np.zeros(0)
-    return gpd.GeoDataFrame(columns, geometry=list(geoms), crs=crs)
+    data: dict[str, Any] = {"glacier_id": np.asarray(gids, dtype=np.int32)}
+    for key in columns:
+        data[key] = [attributes.get(g, {}).get(key) for g in gids]
+    data["area_km2"] = shapely.area(geoms) / 1e6 if len(gids) else np.zeros(0)
+    return gpd.GeoDataFrame(data, geometry=list(geoms), crs=crs)
 
 
 def _write_cog(path: Path, values: np.ndarray, landscape: Landscape, tags: dict[str, str]) -> None:
@@ -1700,7 +1706,8 @@ class _ProceduralBuilder:
             while stack:
                 start, parent, outlet = stack.pop()
                 me = len(stems)
-                path, cur, branches = [start], start, []
+                path, cur = [start], start
+                branches: list[tuple[int, int, int]] = []
                 while cur in children:
                     kids_here = children[cur]
                     branches.extend((other, me, cur) for other in kids_here[1:])
@@ -1889,15 +1896,15 @@ class _ProceduralBuilder:
                 v.gid, v.kind = parent.gid, parent.kind
             else:
                 v.gid = self._new_glacier(v.kind)
-        land = [stems[i].valley for i in self._land_glaciers(stems)]
-        land = sorted((v for v in land if v is not None), key=lambda v: -v.w_ice * v.length)
+        land = [v for i in self._land_glaciers(stems) if (v := stems[i].valley) is not None]
+        land.sort(key=lambda v: -v.w_ice * v.length)
         for v in land[: feats.debris_tongues]:
             v.debris_len = float(rng.uniform(0.15, 0.3) * (min(v.length, v.t_top) - v.t_term))
         lakes_wanted = feats.lakes
         for v in land:
             if lakes_wanted > 0 and self._plan_lake(v):
                 lakes_wanted -= 1
-        self.valleys = [s.valley for s in stems if s.valley is not None]
+        self.valleys = [v for s in stems if (v := s.valley) is not None]
         self.stems = stems
 
     def _force_head_ice(self, stem: _Stem) -> None:
@@ -2002,19 +2009,23 @@ class _ProceduralBuilder:
         return True
 
     def _raise_heads(self) -> None:
-        """Raise the mountains around forced glacier heads so the ice sits below its headwalls."""
+        """Raise the mountains around forced glacier heads so the ice sits below its headwalls.
+
+        The relief is stretched (not a dome added), so the raised massif keeps its ridges and cols.
+        """
         if not self.head_raises:
             return
         g = self.grid
         xs, ys = g.shape_xy()
         for x, y, amount, sigma in self.head_raises:
-            if amount <= 0:
+            relief = g.plan_at(self.mount_plan, x, y) - 12.0
+            if amount <= 0 or relief <= 0:
                 continue
-            bump = np.exp(
-                -((xs[None, :] - x) ** 2 + (ys[:, None] - y) ** 2) / (2 * sigma**2)
-            ).astype(np.float32)
+            stretch = min(amount / relief, 1.5)
+            bump = np.exp(-((xs[None, :] - x) ** 2 + (ys[:, None] - y) ** 2) / (2 * sigma**2))
             # Only inland of the coast: the raise must not lift the strandflat into the sea.
-            self.mount += amount * bump * _smoothstep(self.d_sea_shape / 1500.0)
+            bump *= _smoothstep(self.d_sea_shape / 1500.0)
+            self.mount += (stretch * bump * np.maximum(self.mount - 12.0, 0.0)).astype(np.float32)
         self._refresh_plan_elevation()
 
     def _ice_clearance(self) -> np.ndarray:
@@ -2144,39 +2155,15 @@ class _ProceduralBuilder:
         # Troughs first (every valley), then glaciers on top; a valley's fine fields are recomputed
         # for each pass rather than kept, which keeps memory flat on large scenes.
         for v in self.valleys:
-            win = g.fine_window(v.bbox())
-            if win[1] <= win[0] or win[3] <= win[2]:
-                continue
-            fv = self._fine_valley(v, win)
-            r0, r1, c0, c1 = win
-            z_fill = v.ice_floor(fv.t) + 0.8 * v.thickness(fv.t_eff)
-            w_trough = np.maximum(fv.w, v.w_floor) if v.glaciated else np.float32(v.w_floor)
-            rise = np.maximum(mount[r0:r1, c0:c1] - z_fill, 0.0)
-            rock_v = z_fill + rise * _wall_shape(np.maximum(fv.d_eff - w_trough, 0.0) / v.wall)
-            np.minimum(rock[r0:r1, c0:c1], rock_v, out=rock[r0:r1, c0:c1])
+            for win in self._valley_windows(v):
+                self._carve(v, win, mount, rock)
         del mount
         ice_z = np.full((h, w), -np.inf, dtype=np.float32)
         owner = np.zeros((h, w), dtype=np.int32)  # 1 + index into self.valleys; -1: the ice cap
         for i, v in enumerate(self.valleys):
-            win = g.fine_window(v.bbox())
-            if not v.glaciated or win[1] <= win[0] or win[3] <= win[2]:
-                continue
-            fv = self._fine_valley(v, win)
-            r0, r1, c0, c1 = win
-            thick = v.thickness(fv.t_eff)
-            floor = v.ice_floor(fv.t)
-            # Where a glacier runs through low ground its ice must not stand as a cliff above the
-            # rock: the ground falls away from its margin as an ice-cored moraine slope (~30 degrees,
-            # steepening with distance so only the ground next to the ice is held up).
-            out = np.maximum(fv.d_eff - fv.w, 0.0)
-            apron = floor + 0.8 * thick - 0.6 * out - 0.004 * out * out
-            np.maximum(rock[r0:r1, c0:c1], apron, out=rock[r0:r1, c0:c1])
-            rel = np.clip(fv.d_eff / np.maximum(fv.w, 1.0), 0.0, 1.0)
-            z_ice = floor + thick * (1 - 0.2 * rel * rel)
-            sub_z, sub_o = ice_z[r0:r1, c0:c1], owner[r0:r1, c0:c1]
-            take = (fv.t_eff > v.t_term) & (fv.d_eff < fv.w) & (z_ice > sub_z)
-            sub_z[take] = z_ice[take]
-            sub_o[take] = i + 1
+            if v.glaciated:
+                for win in self._valley_windows(v):
+                    self._lay_ice(i, v, win, rock, ice_z, owner)
         if self.cap is not None:
             self._assemble_cap(rock, ice_z, owner)
         ice = owner != 0
@@ -2224,8 +2211,9 @@ class _ProceduralBuilder:
         attributes = {
             i + 1: {"glacier_name": names[i], "kind": kinds[i]} for i in range(len(kinds))
         }
-        outlines = _polygonal_outlines(glacier, g.transform, self.crs, attributes)
-        outlines = outlines[["glacier_id", "glacier_name", "kind", "area_km2", "geometry"]]
+        outlines = _polygonal_outlines(
+            glacier, g.transform, self.crs, attributes, ("glacier_name", "kind")
+        )
         return Landscape(
             crs=self.crs,
             transform=g.transform,
@@ -2237,48 +2225,95 @@ class _ProceduralBuilder:
             ela_m=self.ela,
         )
 
+    def _valley_windows(self, v: _Valley) -> list[tuple[int, int, int, int]]:
+        """The scene window a valley touches, in row strips (bounded memory for big valleys)."""
+        r0, r1, c0, c1 = self.grid.fine_window(v.bbox())
+        if r1 <= r0 or c1 <= c0:
+            return []
+        return [(a + r0, b + r0, c0, c1) for a, b in _strips(r1 - r0, 768)]
+
+    def _carve(
+        self, v: _Valley, win: tuple[int, int, int, int], mount: np.ndarray, rock: np.ndarray
+    ) -> None:
+        """A valley's trough: a floor at the level its ice fills, walls rising to the mountains."""
+        fv = self._fine_valley(v, win)
+        r0, r1, c0, c1 = win
+        z_fill = v.ice_floor(fv.t) + 0.8 * v.thickness(fv.t_eff)
+        w_trough = np.maximum(fv.w, v.w_floor) if v.glaciated else np.float32(v.w_floor)
+        rise = np.maximum(mount[r0:r1, c0:c1] - z_fill, 0.0)
+        rock_v = z_fill + rise * _wall_shape(np.maximum(fv.d_eff - w_trough, 0.0) / v.wall)
+        np.minimum(rock[r0:r1, c0:c1], rock_v, out=rock[r0:r1, c0:c1])
+
+    def _lay_ice(
+        self,
+        i: int,
+        v: _Valley,
+        win: tuple[int, int, int, int],
+        rock: np.ndarray,
+        ice_z: np.ndarray,
+        owner: np.ndarray,
+    ) -> None:
+        """A glacier's ice on a window: where its surface is the highest, it owns the pixel."""
+        fv = self._fine_valley(v, win)
+        r0, r1, c0, c1 = win
+        thick = v.thickness(fv.t_eff)
+        floor = v.ice_floor(fv.t)
+        # Where a glacier runs through low ground its ice must not stand as a cliff above the
+        # rock: the ground falls away from its margin as an ice-cored moraine slope (~30 degrees,
+        # steepening with distance so only the ground next to the ice is held up).
+        out = np.maximum(fv.d_eff - fv.w, 0.0)
+        apron = floor + 0.8 * thick - 0.6 * out - 0.004 * out * out
+        np.maximum(rock[r0:r1, c0:c1], apron, out=rock[r0:r1, c0:c1])
+        rel = np.clip(fv.d_eff / np.maximum(fv.w, 1.0), 0.0, 1.0)
+        z_ice = floor + thick * (1 - 0.2 * rel * rel)
+        sub_z, sub_o = ice_z[r0:r1, c0:c1], owner[r0:r1, c0:c1]
+        take = (fv.t_eff > v.t_term) & (fv.d_eff < fv.w) & (z_ice > sub_z)
+        sub_z[take] = z_ice[take]
+        sub_o[take] = i + 1
+
     def _assemble_cap(self, rock: np.ndarray, ice_z: np.ndarray, owner: np.ndarray) -> None:
         """The ice cap: a dome on the plateau, with nunataks where the rock stands above the ice."""
         assert self.cap is not None
         g, cap = self.grid, self.cap
         cx, cy = cap.centre
         reach = 1.9 * cap.radius  # lobes reach out to r = R / (1 - 0.22 * 2)
-        win = g.fine_window((cx - reach, cy - reach, cx + reach, cy + reach))
-        r0, r1, c0, c1 = win
+        r0, r1, c0, c1 = g.fine_window((cx - reach, cy - reach, cx + reach, cy + reach))
         if r1 <= r0 or c1 <= c0:
             return
-        xs, ys = g.fine_xy(*win)
-        r = np.hypot(xs[None, :] - cx, ys[:, None] - cy)
-        nm = g.sample_shape(self.mid_noise2, xs, ys)
-        lobes = g.sample_shape(self.cap_lobes, xs, ys)
-        # Lobes and embayments at the scale of the cap, so its margin is nothing like a circle.
-        r_eff = r * (1 + 0.22 * lobes + 0.05 * nm) + 20 * self.fine.window(win, offset=4)
-        z = cap.z_plateau + cap.dome * np.sqrt(np.clip(1 - (r_eff / cap.radius) ** 2, 0.0, 1.0))
-        ice = (r_eff < cap.radius) & (rock[r0:r1, c0:c1] < z - 3)
-        sub_z, sub_o = ice_z[r0:r1, c0:c1], owner[r0:r1, c0:c1]
-        take = ice & (z > sub_z)
-        sub_z[take] = z[take]
-        sub_o[take] = -1
+        for a, b in _strips(r1 - r0, 768):
+            win = (r0 + a, r0 + b, c0, c1)
+            xs, ys = g.fine_xy(*win)
+            r = np.hypot(xs[None, :] - cx, ys[:, None] - cy)
+            nm = g.sample_shape(self.mid_noise2, xs, ys)
+            lobes = g.sample_shape(self.cap_lobes, xs, ys)
+            # Lobes and embayments at the scale of the cap, so its margin is nothing like a circle.
+            r_eff = r * (1 + 0.22 * lobes + 0.05 * nm) + 20 * self.fine.window(win, offset=4)
+            z = cap.z_plateau + cap.dome * np.sqrt(np.clip(1 - (r_eff / cap.radius) ** 2, 0.0, 1.0))
+            rows = slice(win[0], win[1])
+            ice = (r_eff < cap.radius) & (rock[rows, c0:c1] < z - 3)
+            sub_z, sub_o = ice_z[rows, c0:c1], owner[rows, c0:c1]
+            take = ice & (z > sub_z)
+            sub_z[take] = z[take]
+            sub_o[take] = -1
 
     def _debris(self, glacier: np.ndarray, dem: np.ndarray, surface: np.ndarray) -> None:
         """Debris-covered lower tongues, with lateral moraine bands reaching further up."""
-        g = self.grid
         for v in self.valleys:
-            win = g.fine_window(v.bbox())
-            if v.debris_len <= 0 or not v.glaciated or win[1] <= win[0] or win[3] <= win[2]:
+            if v.debris_len <= 0 or not v.glaciated:
                 continue
-            fv = self._fine_valley(v, win)
-            r0, r1, c0, c1 = win
-            own = glacier[r0:r1, c0:c1] == v.gid
-            above = fv.t_eff - v.t_term
-            tongue = above < v.debris_len * (1 + 0.35 * fv.noise)
-            rel = fv.d_eff / np.maximum(fv.w, 1.0)
-            lateral = (rel > 0.72 + 0.1 * fv.noise) & (above < 2.2 * v.debris_len)
-            debris = own & (tongue | lateral)
-            surface[r0:r1, c0:c1][debris] = Surface.DEBRIS
-            # Debris-covered ice is hummocky: melt under uneven debris leaves mounds and hollows.
-            bumps = 3.0 * self.fine.window(win, offset=7)
-            dem[r0:r1, c0:c1][debris] += bumps[debris]
+            for win in self._valley_windows(v):
+                fv = self._fine_valley(v, win)
+                r0, r1, c0, c1 = win
+                own = glacier[r0:r1, c0:c1] == v.gid
+                above = fv.t_eff - v.t_term
+                tongue = above < v.debris_len * (1 + 0.35 * fv.noise)
+                rel = fv.d_eff / np.maximum(fv.w, 1.0)
+                lateral = (rel > 0.72 + 0.1 * fv.noise) & (above < 2.2 * v.debris_len)
+                debris = own & (tongue | lateral)
+                surface[r0:r1, c0:c1][debris] = Surface.DEBRIS
+                # Debris-covered ice is hummocky: melt under uneven debris leaves mounds and hollows.
+                bumps = 3.0 * self.fine.window(win, offset=7)
+                dem[r0:r1, c0:c1][debris] += bumps[debris]
 
     def _lakes(self, dem: np.ndarray, surface: np.ndarray) -> None:
         """Proglacial lakes in front of snouts, then tundra lakes on low flat land."""
@@ -2288,7 +2323,10 @@ class _ProceduralBuilder:
             if v.lake is None:
                 continue
             t_c, a, b = v.lake
-            win = g.fine_window(v.bbox())
+            # A window around the lake only (a lake cut by it is not placed).
+            x, y = v.point_at(t_c)
+            reach = 1.6 * max(a, b) + _SHORE_M + v.w_ice
+            win = g.fine_window((x - reach, y - reach, x + reach, y + reach))
             if win[1] <= win[0] or win[3] <= win[2]:
                 continue
             fv = self._fine_valley(v, win)
@@ -2562,10 +2600,10 @@ class _OutlineBuilder:
         for r0, r1 in _strips(h):
             dem[r0:r1] += 1.2 * fine.window((r0, r1, 0, w), offset=2)
             if side:
-                p = g.sample_shape(sea_field, xs, ys[r0:r1])
+                coast = g.sample_shape(sea_field, xs, ys[r0:r1])
                 # Noise roughens the coastline only: it cannot flip pixels away from it.
                 rough = 0.3 * np.clip(fine.window((r0, r1, 0, w), offset=3), -2.5, 2.5)
-                sea[r0:r1] = (p + rough < 0) & ~ice[r0:r1]
+                sea[r0:r1] = (coast + rough < 0) & ~ice[r0:r1]
         np.maximum(dem, 1.0, out=dem)
         surface = np.full((h, w), Surface.LAND, dtype=np.uint8)
         surface[sea] = Surface.SEA
@@ -2591,10 +2629,9 @@ class _OutlineBuilder:
             }
             for p in glaciers
         }
-        outlines = _polygonal_outlines(glacier, g.transform, self.crs, attributes)
-        outlines = outlines[
-            ["glacier_id", "glacier_name", "kind", "source_id", "area_km2", "geometry"]
-        ]
+        outlines = _polygonal_outlines(
+            glacier, g.transform, self.crs, attributes, ("glacier_name", "kind", "source_id")
+        )
         return Landscape(
             crs=self.crs,
             transform=g.transform,
