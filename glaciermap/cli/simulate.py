@@ -67,7 +67,7 @@ def simulate(
 
         glaciermap simulate --region example --year 2016 -o sim/ --seed 1
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
     from glaciermap.simulate.scene import default_workers, simulate_year
 
@@ -75,15 +75,7 @@ def simulate(
     settings = state.settings()
     chosen = settings.region(region)
     out_dir = output if output is not None else state.workspace().raw_dir(chosen.name, year)
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[step]}"),
-        console=state.err,
-        disable=state.verbosity < 0 or not state.err.is_terminal,
-        transient=True,
-    )
+    progress = state.progress(BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[step]}"))
     with progress:
         task = progress.add_task(f"Simulating {chosen.name} {year}", total=None, step="")
 

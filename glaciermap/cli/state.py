@@ -10,11 +10,13 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from glaciermap.config import Settings
     from glaciermap.workspace import Workspace
 
@@ -75,6 +77,23 @@ class AppState:
         from glaciermap.workspace import Workspace
 
         return Workspace.open(self.settings().workspace)
+
+    def progress(self, *columns: Any) -> Progress:
+        """A Rich progress display on stderr; off with --quiet and when stderr is not a terminal.
+
+        Args:
+            columns: Rich progress columns; after the task description by default.
+        """
+        from rich.progress import Progress, TextColumn
+
+        return Progress(
+            TextColumn("[progress.description]{task.description}"),
+            *columns,
+            console=self.err,
+            # Off for --quiet, and for logs and pipes, where a bar is only noise.
+            disable=self.verbosity < 0 or not self.err.is_terminal,
+            transient=True,
+        )
 
     def status(self, message: str) -> None:
         """Print a progress/status line to stderr unless --quiet."""

@@ -63,27 +63,12 @@ def vectorize(
     """
     import rasterio
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, TaskProgressColumn, TimeRemainingColumn
 
     from glaciermap.vectorize import default_workers, vectorize_raster
 
     state: AppState = ctx.obj
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=state.err,
-        # Off for --quiet, and when stderr is not a terminal (logs, pipes), where a bar is only noise.
-        disable=state.verbosity < 0 or not state.err.is_terminal,
-        transient=True,
-    )
+    progress = state.progress(BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
     with rasterio.Env(), progress:
         task = progress.add_task(f"Vectorising {raster.name}", total=None)
 
