@@ -26,6 +26,10 @@ class GlaciermapError(Exception):
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
+        # Keep the hint when the error crosses a process boundary (worker pools pickle it).
+        return (type(self), (self.message, self.hint))
+
 
 class InputError(GlaciermapError):
     """A file or value given to a command is missing, unreadable or unsuitable."""

@@ -167,3 +167,13 @@ def test_atomic_output_keeps_nothing_on_failure_and_replaces_on_success(tmp_path
     with pytest.raises(InputError, match="cannot write"), atomic_output(final) as tmp:
         raise OSError(28, "No space left on device")
     assert final.read_text() == "new"
+
+
+def test_errors_keep_their_hint_across_processes():
+    import pickle
+
+    from glaciermap.errors import InputError
+
+    err = pickle.loads(pickle.dumps(InputError("tile X is corrupt", "download it again")))
+    assert isinstance(err, InputError)
+    assert str(err) == "tile X is corrupt — download it again"

@@ -10,6 +10,7 @@ import typer
 
 from glaciermap import __version__
 from glaciermap.cli import diff as diff_cli
+from glaciermap.cli import preprocess as preprocess_cli
 from glaciermap.cli import regions as regions_cli
 from glaciermap.cli import simulate as simulate_cli
 from glaciermap.cli import vectorize as vectorize_cli
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.command("vectorize")(vectorize_cli.vectorize)
 app.command("diff")(diff_cli.diff)
 app.command("simulate")(simulate_cli.simulate)
+app.command("preprocess")(preprocess_cli.preprocess)
 app.add_typer(regions_cli.app, name="regions")
 app.command("workspace")(workspace_cli.workspace)
 

@@ -117,7 +117,7 @@ def layover_shadow(
     )
     shadow = g < before
 
-    dz = np.gradient(z, p, axis=1)
+    dz = np.asarray(np.gradient(z, p, axis=1))
     steep_facing = dz > np.tan(theta)
     steep_away = -dz > 1.0 / np.tan(theta)
     codes = (

@@ -15,6 +15,7 @@ such an inventory, so that ``glaciermap diff`` has real fronts to find:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -22,10 +23,13 @@ from shapely import affinity
 
 from glaciermap.simulate.landscape import Landscape, Surface
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+
 
 def earlier_outlines(
     landscape: Landscape, rng: np.random.Generator, *, year: int, region: str
-) -> tuple[object, dict[int, str]]:
+) -> tuple[gpd.GeoDataFrame, dict[int, str]]:
     """The glaciers of ``landscape`` as an earlier inventory would show them.
 
     Args:
