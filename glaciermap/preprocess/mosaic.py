@@ -54,6 +54,10 @@ RESAMPLING_METHODS = ("nearest", "bilinear", "cubic")
 
 # A target pixel is valid only where the warped validity is 1 to within this tolerance.
 _VALID_TOLERANCE = 1e-3
+# No-data marker for the bilinear warp: far below any power, dB or coherence value, yet finite in float32
+# even multiplied by the kernel's weights; a warped value below the cut touched no-data.
+_SENTINEL = -1e30
+_SENTINEL_CUT = -1e20
 # Extra source pixels read around the window: enough for the widest kernel (cubic: 2 on each side).
 _MARGIN_PIXELS = 3
 
@@ -312,14 +316,13 @@ def _warp_product(
     if aligned is not None:
         return _copy_aligned(values, aligned, width, height)
     if resampling == "bilinear":
-        # Values (no-data set to 0) and a validity band warped together: one warp, one coordinate
-        # transformation. Bilinear weights are non-negative, so validity 1 means the kernel lies wholly
-        # on valid source pixels, and then the zeros under no-data did not contribute.
-        pair = np.stack([np.where(valid_src, values, 0.0), valid_src]).astype(np.float32)
-        warped = np.full((2, height, width), np.nan, dtype=np.float32)
-        reproject(pair, warped, src_nodata=None, dst_nodata=np.nan, **common)
-        out = warped[0]
-        out[~(np.abs(warped[1] - 1.0) <= _VALID_TOLERANCE)] = np.nan
+        # One warp with no-data as a huge negative sentinel: bilinear weights are non-negative, so any
+        # kernel that gives no-data a non-zero weight lands far below every real value and is dropped.
+        # Same result as warping a validity band, at the cost of a single-band warp.
+        marked = np.where(valid_src, values, _SENTINEL).astype(np.float32)
+        out = np.full((height, width), np.nan, dtype=np.float32)
+        reproject(marked, out, src_nodata=None, dst_nodata=np.nan, **common)
+        out[out < _SENTINEL_CUT] = np.nan
         return out
     out = np.full((height, width), np.nan, dtype=np.float32)
     reproject(values, out, src_nodata=np.nan, dst_nodata=np.nan, **common)
