@@ -76,17 +76,6 @@ _POLYGON_TYPE_ID = 3  # shapely.GeometryType.POLYGON
 _CONVERT_CHUNK = 20_000  # polygons whose GeoJSON coordinates are held before conversion to arrays
 
 
-def default_workers() -> int:
-    """Worker processes used when none are asked for: the CPU count, at most 4.
-
-    Polygonising is the bulk of the work and GDAL holds the GIL while doing it, so processes (not
-    threads) are what scales; beyond four the single process merging and writing becomes the limit.
-    """
-    # The CPUs this process may use (a container or taskset may allow fewer than the machine has).
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, available or 1))
-
-
 @dataclass
 class ScanStats:
     """Pixel counts gathered while the raster is read.
@@ -827,8 +816,9 @@ def vectorize_raster(
             pixel outlines.
         band: 1-based band to read.
         overwrite: replace an existing ``output``; otherwise an existing file is an error.
-        workers: processes polygonising strips in parallel (see :func:`default_workers`); 1 keeps all the
-            work in this process. The result is identical either way.
+        workers: processes polygonising strips in parallel (the CLI's default is
+            :func:`glaciermap.workers.default_workers`); 1 keeps all the work in this process. The
+            result is identical either way.
         strip_rows: rows read per strip; by default sized for about 16 MB of input in flight.
         progress: called after each strip with (rows done, total rows).
 

@@ -96,7 +96,8 @@ def preprocess(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    from glaciermap.preprocess.stack import build_stack, default_workers
+    from glaciermap.preprocess.stack import build_stack
+    from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
     if region is None:

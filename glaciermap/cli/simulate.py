@@ -69,7 +69,8 @@ def simulate(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-    from glaciermap.simulate.scene import default_workers, simulate_year
+    from glaciermap.simulate.scene import simulate_year
+    from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
     settings = state.settings()

@@ -65,7 +65,8 @@ def vectorize(
     from rich.markup import escape
     from rich.progress import BarColumn, TaskProgressColumn, TimeRemainingColumn
 
-    from glaciermap.vectorize import default_workers, vectorize_raster
+    from glaciermap.vectorize import vectorize_raster
+    from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
     progress = state.progress(BarColumn(), TaskProgressColumn(), TimeRemainingColumn())

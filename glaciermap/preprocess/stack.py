@@ -191,12 +191,6 @@ def band_descriptions(dates: Sequence[dt.date]) -> tuple[str, ...]:
     return tuple(f"{d.isoformat()}/{c}" for d in dates for c in CHANNELS)
 
 
-def default_workers() -> int:
-    """Tiles processed in parallel when none are asked for: the CPUs available, at most 4."""
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, available or 1))
-
-
 # ----------------------------------------------------------------------------------------------------
 # One tile
 
@@ -228,7 +222,7 @@ def process_tile(task: TileTask) -> TileResult:
                 resampling=task.coherence_resampling,
             )
     valid = np.isfinite(cube)
-    observed = valid.any(axis=(0, 1))
+    observed = np.asarray(valid.any(axis=(0, 1)))
     n_observed = int(observed.sum())
     if n_observed == 0:
         return TileResult(task.tile_id, written=False)

@@ -248,12 +248,6 @@ def simulate_year(
 _PASS_STATE: dict[str, Any] = {}
 
 
-def default_workers() -> int:
-    """Processes simulating passes when none are asked for: the CPUs available, at most 4."""
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, available or 1))
-
-
 def _one_pass(index: int) -> tuple[int, tuple[Path, Path, str]]:
     """Simulate and write pass ``index`` of the plan in :data:`_PASS_STATE`."""
     state = _PASS_STATE
