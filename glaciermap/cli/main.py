@@ -10,9 +10,11 @@ import typer
 
 from glaciermap import __version__
 from glaciermap.cli import diff as diff_cli
+from glaciermap.cli import evaluate as evaluate_cli
 from glaciermap.cli import preprocess as preprocess_cli
 from glaciermap.cli import regions as regions_cli
 from glaciermap.cli import simulate as simulate_cli
+from glaciermap.cli import train as train_cli
 from glaciermap.cli import vectorize as vectorize_cli
 from glaciermap.cli import workspace as workspace_cli
 from glaciermap.cli.state import AppState
@@ -33,6 +35,8 @@ app.command("vectorize")(vectorize_cli.vectorize)
 app.command("diff")(diff_cli.diff)
 app.command("simulate")(simulate_cli.simulate)
 app.command("preprocess")(preprocess_cli.preprocess)
+app.command("train")(train_cli.train)
+app.command("evaluate")(evaluate_cli.evaluate)
 app.add_typer(regions_cli.app, name="regions")
 app.command("workspace")(workspace_cli.workspace)
 

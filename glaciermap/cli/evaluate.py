@@ -1,0 +1,86 @@
+"""``glaciermap evaluate``: precision, recall, F1 and IoU of weights on a split of a stack."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glaciermap.cli.options import RegionName
+from glaciermap.cli.state import AppState
+from glaciermap.errors import InputError
+
+
+def evaluate(
+    ctx: typer.Context,
+    weights: Annotated[
+        Path,
+        typer.Argument(help="Weights (`name`, `name.safetensors` or `name.json`).", dir_okay=False),
+    ],
+    region: RegionName = None,
+    year: Annotated[
+        int | None, typer.Option("--year", "-y", help="Year of the workspace stack.")
+    ] = None,
+    stack: Annotated[
+        Path | None,
+        typer.Option(
+            help="Stack folder (default: the workspace's stacks/REGION/YEAR/).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split to score: train, val or test.")] = "test",
+    acquisitions: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated numbers of acquisitions (around the ablation peak) to score with.",
+        ),
+    ] = "1,3,5,15",
+) -> None:
+    """Score weights on the whole tiles of a split: one row per number of acquisitions (Table 1).
+
+    For each N in --acquisitions the *same* weights are evaluated on the N acquisitions around the
+    ablation peak (the models accept a variable number of dates). This is not the paper's Table 1,
+    whose rows are separately trained models; train one model per N to reproduce that.
+
+    Examples:
+
+        glaciermap evaluate weights/unet3d --region svalbard --year 2020
+
+        glaciermap evaluate runs/r1/best --stack stack/ --acquisitions 15
+    """
+    from rich.table import Table
+
+    from glaciermap.training.evaluate import evaluate as run_evaluate
+
+    state: AppState = ctx.obj
+    if stack is None:
+        if region is None or year is None:
+            raise InputError("no stack given", "pass --region and --year, or --stack DIR")
+        stack = state.workspace().stack_dir(state.settings().region(region).name, year)
+    try:
+        counts = [int(v) for v in acquisitions.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(
+            f"--acquisitions {acquisitions!r} is not a list of integers", "e.g. 1,3,5,15"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise InputError(f"--acquisitions {acquisitions!r} needs numbers >= 1", "e.g. 1,3,5,15")
+
+    table = Table(title=f"{weights} on the {split} split of {stack}")
+    table.add_column("Acquisitions", justify="right")
+    for column in ("Precision", "Recall", "F1", "IoU"):
+        table.add_column(column, justify="right")
+    with state.progress() as progress:
+        for n in counts:
+            progress.add_task(f"Scoring with {n} acquisition(s)", total=None)
+            m = run_evaluate(weights, stack, split=split, acquisitions=n)
+            label = str(n) if m["n_times"] == n else f"{n} ({m['n_times']} in the stack)"
+            table.add_row(label, *(_fmt(m[k]) for k in ("precision", "recall", "f1", "iou")))
+    state.out.print(table)
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"

@@ -1,0 +1,155 @@
+"""``glaciermap train``: fit a model on a stack's train split, keeping the best weights by val IoU."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glaciermap.cli.options import RegionName
+from glaciermap.cli.state import AppState
+from glaciermap.errors import InputError
+
+
+def train(
+    ctx: typer.Context,
+    region: RegionName = None,
+    year: Annotated[
+        int | None, typer.Option("--year", "-y", help="Year of the workspace stack to train on.")
+    ] = None,
+    stack: Annotated[
+        Path | None,
+        typer.Option(
+            help="Stack folder (default: the workspace's stacks/REGION/YEAR/).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[str, typer.Option(help="Architecture: unet3d or convlstm.")] = "unet3d",
+    epochs: Annotated[
+        int, typer.Option(help="Epochs (150 = warm-restart cycles of 10, 20, 40, 80).", min=1)
+    ] = 150,
+    patch: Annotated[int, typer.Option(help="Side of the training patches, pixels.", min=8)] = 384,
+    batch_size: Annotated[int, typer.Option(help="Patches per batch.", min=1)] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.", min=0.0)] = 5e-4,
+    acquisitions: Annotated[
+        int, typer.Option(help="Acquisitions per sample, around the ablation peak.", min=1)
+    ] = 15,
+    samples_per_epoch: Annotated[int, typer.Option(help="Patches per epoch.", min=1)] = 2000,
+    run_name: Annotated[
+        str | None,
+        typer.Option(help="Run name (default: MODEL-REGION-YEAR).", show_default=False),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Run folder (default: the workspace's runs/RUN_NAME/).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", help="DataLoader worker processes.", min=0)
+    ] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    widths: Annotated[
+        str | None,
+        typer.Option(
+            help="Channels per U-Net level, comma-separated (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Continue the run's last checkpoint.")
+    ] = True,
+) -> None:
+    """Train a glacier model on the train split of a stack; keep the weights with the best val IoU.
+
+    Writes to the run folder `best.safetensors` + `best.json` (model card), `metrics.csv`, `config.json`,
+    `last.pt` (internal resume state; never ship it) and TensorBoard events when TensorBoard is
+    installed. Runs on CUDA when present. Under `torchrun` it trains with DistributedDataParallel.
+
+    Examples:
+
+        glaciermap train --region svalbard --year 2020
+
+        torchrun --nproc-per-node 4 -m glaciermap train --stack stack/ -o runs/big
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from glaciermap.training.distributed import cleanup, init_from_env, launched_by_torchrun
+    from glaciermap.training.loop import TrainConfig, TrainProgress, fit
+
+    state: AppState = ctx.obj
+    workspace = None
+    if stack is None:
+        if region is None or year is None:
+            raise InputError("no stack given", "pass --region and --year, or --stack DIR")
+        workspace = state.workspace()
+        stack = workspace.stack_dir(state.settings().region(region).name, year)
+    if not (stack / "stack.json").is_file():
+        raise InputError(f"no stack in {stack}", "build it first with `glaciermap preprocess`")
+    name = run_name or "-".join(str(p) for p in (model, region or stack.name, year) if p)
+    if output is None:
+        output = (workspace or state.workspace()).run_dir(name)
+    kwargs = {}
+    if widths:
+        try:
+            kwargs["widths"] = [int(w) for w in widths.split(",")]
+        except ValueError:
+            raise InputError(
+                f"--widths {widths!r} is not a list of integers", "e.g. 16,32,64"
+            ) from None
+    config = TrainConfig(
+        model=model,
+        model_kwargs=kwargs,
+        patch=patch,
+        batch_size=batch_size,
+        lr=lr,
+        epochs=epochs,
+        samples_per_epoch=samples_per_epoch,
+        acquisitions=acquisitions,
+        seed=seed,
+        num_workers=workers,
+    )
+    dist = init_from_env() if launched_by_torchrun() else None
+    try:
+        progress = state.progress(
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("loss {task.fields[loss]}  val IoU {task.fields[iou]}"),
+        )
+        with progress:
+            task = progress.add_task("Training", total=None, loss="-", iou="-")
+
+            def on_step(p: TrainProgress) -> None:
+                if p.phase == "val":
+                    iou = (
+                        "nan" if p.val_iou is None or math.isnan(p.val_iou) else f"{p.val_iou:.3f}"
+                    )
+                    progress.update(task, iou=iou)
+                    return
+                progress.update(
+                    task,
+                    description=f"Epoch {p.epoch}/{p.epochs}",
+                    completed=p.batch,
+                    total=p.batches,
+                    loss=f"{p.loss:.4f}",
+                )
+
+            result = fit(config, stack, output, progress=on_step, resume=resume, dist=dist)
+    finally:
+        if dist is not None:
+            cleanup()
+    if dist is not None and not dist.is_main:
+        return
+    state.out.print(
+        f"best val IoU {result.best_val_iou:.4f} (epoch {result.best_epoch}) → {result.weights}",
+        markup=False,
+        highlight=False,
+    )

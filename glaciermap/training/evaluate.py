@@ -1,0 +1,160 @@
+"""Scoring weights on the whole tiles of one split of a stack.
+
+Each tile is predicted in one pass (``(1, T, C, H, W)``, H and W zero-padded up to the model's stride, the
+padding cropped off the logits); precision, recall, F1 and IoU of the glacier class are computed over all
+pixels of the split's tiles, labels 255 ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+from torch import nn
+
+from glaciermap.errors import InputError
+from glaciermap.training.dataset import StackTiles, select_acquisitions
+from glaciermap.training.metrics import ConfusionCounts
+
+
+def model_stride(model: nn.Module) -> int:
+    """The factor H and W must be multiples of (the models' ``stride``; 1 when they declare none)."""
+    return int(getattr(model, "stride", 1) or 1)
+
+
+@torch.no_grad()
+def predict_tile(
+    model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", *, amp: bool = False
+) -> torch.Tensor:
+    """Glacier logits ``(H, W)`` (float32, on CPU) of one sample ``x`` ``(T, C, H, W)``.
+
+    H and W are zero-padded (normalised "no data") to multiples of the model's stride and cropped back.
+    """
+    stride = model_stride(model)
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % stride, (-w) % stride
+    batch = x.unsqueeze(0).to(device)
+    if pad_h or pad_w:
+        batch = nnf.pad(batch, (0, pad_w, 0, pad_h))
+    dev = torch.device(device)
+    if amp and dev.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        with torch.autocast("cuda", dtype=dtype):
+            logits = model(batch)
+    else:
+        logits = model(batch)
+    return logits[0, 0, :h, :w].float().cpu()
+
+
+def score_tiles(
+    model: nn.Module,
+    tiles: StackTiles,
+    device: torch.device | str = "cpu",
+    *,
+    indices: Sequence[int] | None = None,
+    amp: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ConfusionCounts:
+    """Confusion counts of ``model`` over ``tiles`` (or those at ``indices``); the model is put in eval."""
+    model.eval()
+    counts = ConfusionCounts()
+    chosen = list(range(len(tiles))) if indices is None else list(indices)
+    for done, i in enumerate(chosen, start=1):
+        sample = tiles[i]
+        logits = predict_tile(model, sample.x, device, amp=amp)
+        counts.update(logits, sample.label, logits=True)
+        if progress is not None:
+            progress(done, len(chosen), sample.tile_id)
+    return counts
+
+
+def _stack_meta(stack_dir: Path) -> dict[str, Any]:
+    path = stack_dir / "stack.json"
+    try:
+        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read {path}: {exc}", "build the stack first (glaciermap preprocess)"
+        ) from None
+    return meta
+
+
+def evaluate(
+    weights: str | os.PathLike[str],
+    stack_dir: str | os.PathLike[str],
+    split: str = "test",
+    acquisitions: int | Sequence[int] | None = None,
+    *,
+    device: str | None = None,
+    labels_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Precision, recall, F1 and IoU of ``weights`` on the ``split`` tiles of a stack.
+
+    Args:
+        weights: ``name``, ``name.safetensors`` or ``name.json`` (tensors + card).
+        stack_dir: the stack folder (stack.json, tiles/, labels).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        acquisitions: how many acquisitions around the ablation peak (or explicit slot indices);
+            default the ``T`` on the card (every slot when the card has none).
+        device: torch device; default CUDA when available.
+        labels_dir: labels folder when not stack.json's.
+        progress: called ``(done, total, tile_id)`` after each tile.
+
+    Returns:
+        ``precision``, ``recall``, ``f1``, ``iou`` (NaN on zero denominators), ``tp``, ``fp``, ``fn``,
+        ``tn``, and ``n_times``, ``dates``, ``tiles``, ``split``.
+
+    Raises:
+        InputError: the weights' card does not fit the stack (channels, or ``T`` for models that need
+            theirs), or the stack lacks labels or tiles of the split.
+    """
+    from glaciermap.models.weights import check_card_against_stack, load_weights
+
+    stack = Path(stack_dir)
+    meta = _stack_meta(stack)
+    if not meta.get("labels"):
+        raise InputError(
+            f"the stack in {stack} has no labels", "rebuild it with --inventory to evaluate"
+        )
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, card = load_weights(weights, device=dev)
+    if acquisitions is None:
+        acquisitions = int(card.get("n_times") or len(meta["dates"]))
+    if isinstance(acquisitions, int):
+        indices = select_acquisitions(
+            meta["dates"], acquisitions, missing=meta.get("missing_slots", [])
+        )
+    else:
+        indices = [int(i) for i in acquisitions]
+    check_card_against_stack(card, len(indices), list(meta["channels"]))
+    tiles = StackTiles(stack, split=split, acquisitions=indices, labels_dir=labels_dir)
+    # Normalise with the statistics the model was trained with (the card's), not this stack's.
+    card_norm = card.get("normalisation")
+    if isinstance(card_norm, dict) and all(c in card_norm for c in tiles.reader.channels):
+        tiles.reader.mean = np.array(
+            [card_norm[c]["mean"] for c in tiles.reader.channels], dtype=np.float32
+        )
+        tiles.reader.std = np.array(
+            [card_norm[c]["std"] for c in tiles.reader.channels], dtype=np.float32
+        )
+    try:
+        counts = score_tiles(model, tiles, dev, progress=progress)
+    finally:
+        tiles.reader.close()
+    return {
+        **counts.as_dict(),
+        "n_times": len(indices),
+        "dates": [d.isoformat() for d in tiles.dates],
+        "tiles": list(tiles.tiles),
+        "split": split,
+    }
+
+
+__all__ = ["evaluate", "model_stride", "predict_tile", "score_tiles"]

@@ -1,0 +1,424 @@
+"""The training loop: :class:`TrainConfig` (the paper's recipe as defaults) and :func:`fit`.
+
+A run folder holds:
+
+* ``best.safetensors`` + ``best.json``: the weights with the best validation IoU so far (NaN counts as
+  worst) and their model card (architecture, ``T``, channels, normalisation, training data, recipe,
+  validation metrics). This is what a user ships.
+* ``last.pt``: the state to resume from (model, optimizer, scheduler, epoch, best score, RNG). It is an
+  internal file written with ``torch.save`` and read back with ``torch.load(weights_only=True)``, which
+  refuses anything but tensors and plain containers; never ship it.
+* ``metrics.csv``: one row per epoch (epoch, lr, train_loss, val_iou, val_f1, seconds).
+* ``config.json``: the resolved :class:`TrainConfig`.
+* ``tensorboard/``: TensorBoard events, when ``torch.utils.tensorboard`` can be imported.
+
+On CPU a run is reproducible: the same config and seed give the same weights (model init from
+``torch.manual_seed``, patches from ``(seed, epoch, index)`` whatever the number of DataLoader workers,
+deterministic algorithms switched on for the duration of the run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from glaciermap.errors import InputError
+from glaciermap.io.files import atomic_output
+from glaciermap.training.augment import default_augment
+from glaciermap.training.dataset import StackPatches, StackTiles
+from glaciermap.training.distributed import (
+    DistContext,
+    RankSampler,
+    all_reduce_sum,
+    barrier,
+    current,
+    sync_buffers,
+    unwrap,
+    wrap_model,
+)
+from glaciermap.training.evaluate import score_tiles
+from glaciermap.training.losses import FocalLoss
+from glaciermap.training.metrics import ConfusionCounts
+from glaciermap.training.schedule import warm_restart_schedule
+
+log = logging.getLogger(__name__)
+
+METRICS_COLUMNS = ("epoch", "lr", "train_loss", "val_iou", "val_f1", "seconds")
+BEST_NAME = "best"
+LAST_NAME = "last.pt"
+# Changing these between a run and its resumption is fine; any other field must match.
+_RESUMABLE_CHANGES = {"epochs", "num_workers", "device", "val_every"}
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe; defaults are the paper's (Maslov et al., IGARSS 2024).
+
+    ``epochs`` 150 = warm-restart cycles of 10, 20, 40 and 80 epochs (``first_cycle`` 10, ``cycle_mult``
+    2). ``model_kwargs`` go to the architecture (``in_channels`` and ``n_times`` are set from the stack
+    unless given). ``amp`` applies on CUDA only (bfloat16 where supported, else float16 with a scaler).
+    """
+
+    model: str = "unet3d"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    patch: int = 384
+    batch_size: int = 8
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    focal_gamma: float = 2.0
+    focal_alpha: float | None = 0.25
+    label_smoothing: float = 0.1
+    first_cycle: int = 10
+    cycle_mult: int = 2
+    epochs: int = 150
+    samples_per_epoch: int = 2000
+    val_every: int = 1
+    acquisitions: int = 15
+    augment: bool = True
+    seed: int = 0
+    num_workers: int = 2
+    amp: bool = True
+    device: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainProgress:
+    """What the progress callback receives after every batch (``phase`` "train") and validation."""
+
+    phase: str
+    epoch: int  # 1-based
+    epochs: int
+    batch: int
+    batches: int
+    loss: float
+    val_iou: float | None = None
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`fit`."""
+
+    run_dir: Path
+    weights: Path  # best.safetensors
+    best_epoch: int
+    best_val_iou: float
+    last_epoch: int
+    metrics: list[dict[str, float]]
+    model: nn.Module | None = None  # the trained model (last epoch), unwrapped, on CPU
+
+
+def _device(config: TrainConfig, ctx: DistContext | None) -> torch.device:
+    if ctx is not None and ctx.distributed:
+        return ctx.device
+    if config.device:
+        return torch.device(config.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def _deterministic(on: bool) -> Iterator[None]:
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if on:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
+def _read_metrics(path: Path, before_epoch: int) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [r for r in rows if r["epoch"] < before_epoch]
+
+
+def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
+    with atomic_output(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(METRICS_COLUMNS))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (int(v) if k == "epoch" else v) for k, v in row.items()})
+
+
+def _tensorboard(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: skip silently
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    now = config.as_dict()
+    changed = sorted(
+        k
+        for k in now
+        if k not in _RESUMABLE_CHANGES and saved.get(k) != json.loads(json.dumps(now[k]))
+    )
+    if changed:
+        raise InputError(
+            f"{path} was written with other settings ({', '.join(changed)})",
+            "use the same settings, another run name, or start over without resuming",
+        )
+
+
+def fit(
+    config: TrainConfig,
+    stack_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str],
+    *,
+    progress: Callable[[TrainProgress], None] | None = None,
+    resume: bool = True,
+    labels_dir: str | os.PathLike[str] | None = None,
+    dist: DistContext | None = None,
+) -> FitResult:
+    """Train ``config.model`` on the ``train`` split of a stack; keep the best weights by val IoU.
+
+    Args:
+        config: the recipe.
+        stack_dir: the stack folder (stack.json, tiles/, labels).
+        run_dir: where the run's files go (created).
+        progress: called after every batch and every validation (rank 0 only).
+        resume: continue from ``run_dir/last.pt`` when it exists (its settings must match, but
+            ``epochs`` may grow); False starts over.
+        labels_dir: the labels folder when not stack.json's.
+        dist: the process group context (:func:`~glaciermap.training.distributed.init_from_env`);
+            default the initialised group, if any, else one process.
+    """
+    ctx = dist or current() or DistContext()
+    device = _device(config, ctx)
+    run = Path(run_dir)
+    if config.epochs < 1 or config.batch_size < 1 or config.val_every < 1:
+        raise InputError(
+            f"epochs {config.epochs}, batch size {config.batch_size} and val_every "
+            f"{config.val_every} must be >= 1",
+            "",
+        )
+    if ctx.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+    barrier(ctx)
+
+    with _deterministic(device.type == "cpu"):
+        return _fit(config, Path(stack_dir), run, progress, resume, labels_dir, ctx, device)
+
+
+def _fit(
+    config: TrainConfig,
+    stack_dir: Path,
+    run: Path,
+    progress: Callable[[TrainProgress], None] | None,
+    resume: bool,
+    labels_dir: str | os.PathLike[str] | None,
+    ctx: DistContext,
+    device: torch.device,
+) -> FitResult:
+    from glaciermap.models.registry import create_model
+    from glaciermap.models.weights import save_weights
+
+    train_set = StackPatches(
+        stack_dir,
+        split="train",
+        patch=config.patch,
+        samples_per_epoch=config.samples_per_epoch,
+        acquisitions=config.acquisitions,
+        augment=default_augment() if config.augment else None,
+        seed=config.seed,
+        labels_dir=labels_dir,
+    )
+    meta = train_set.reader.meta
+    try:
+        val_tiles: StackTiles | None = StackTiles(
+            stack_dir,
+            split="val",
+            acquisitions=train_set.acquisition_indices,
+            labels_dir=labels_dir,
+        )
+    except InputError:
+        log.warning("the stack has no validation tile: val IoU is NaN, best = first epoch")
+        val_tiles = None
+
+    kwargs = dict(config.model_kwargs)
+    kwargs.setdefault("in_channels", len(train_set.channels))
+    kwargs.setdefault("n_times", len(train_set.dates))
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, **kwargs).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = warm_restart_schedule(optimizer, config.first_cycle, config.cycle_mult)
+    loss_fn = FocalLoss(config.focal_gamma, config.focal_alpha, config.label_smoothing)
+    use_amp = config.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    start_epoch, best_score, best_epoch = 0, -math.inf, 0
+    best_iou = math.nan
+    last_path = run / LAST_NAME
+    if resume and last_path.is_file():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        _check_resumable(json.loads(state["config"]), config, last_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"])
+        best_score, best_epoch = float(state["best_score"]), int(state["best_epoch"])
+        best_iou = float(state["best_iou"])
+        torch.set_rng_state(state["rng"])
+        log.info("resuming %s after epoch %d", run, start_epoch)
+    metrics = _read_metrics(run / "metrics.csv", start_epoch + 1) if ctx.is_main else []
+    if ctx.is_main:
+        (run / "config.json").write_text(
+            json.dumps(config.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+
+    ddp_model = wrap_model(model, ctx)
+    sampler = RankSampler(len(train_set), ctx.rank, ctx.world_size)
+    loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        persistent_workers=False,
+        pin_memory=device.type == "cuda",
+        drop_last=len(sampler) >= config.batch_size,
+    )
+    batches = len(loader)
+    writer = _tensorboard(run) if ctx.is_main else None
+    card_base = {
+        "channels": list(train_set.channels),
+        "normalisation": meta.get("normalisation"),
+        "training_data": {
+            "stack": str(stack_dir.resolve()),
+            "region": (meta.get("region") or {}).get("name"),
+            "year": meta.get("year"),
+            "dates": [d.isoformat() for d in train_set.dates],
+            "acquisition_indices": list(train_set.acquisition_indices),
+            "train_tiles": list(train_set.tiles),
+        },
+        "recipe": config.as_dict(),
+    }
+    weights_path = run / f"{BEST_NAME}.safetensors"
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            began = time.perf_counter()
+            train_set.set_epoch(epoch)
+            ddp_model.train()
+            lr = optimizer.param_groups[0]["lr"]
+            total = torch.zeros(2, dtype=torch.float64)
+            for i, (x, label) in enumerate(loader):
+                x = x.to(device, non_blocking=True)
+                label = label.to(device, non_blocking=True)
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    logits = ddp_model(x)
+                loss = loss_fn(logits.float(), label)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step(epoch + (i + 1) / batches)
+                value = float(loss.detach())
+                total += torch.tensor([value * x.shape[0], x.shape[0]], dtype=torch.float64)
+                if progress is not None and ctx.is_main:
+                    progress(
+                        TrainProgress("train", epoch + 1, config.epochs, i + 1, batches, value)
+                    )
+            all_reduce_sum(total, ctx)
+            sync_buffers(model, ctx)
+            train_loss = float(total[0] / total[1]) if total[1] else math.nan
+
+            val = ConfusionCounts()
+            validate = (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs
+            if val_tiles is not None and validate:
+                mine = range(ctx.rank, len(val_tiles), ctx.world_size)
+                counts = score_tiles(model, val_tiles, device, indices=mine, amp=use_amp)
+                val = ConfusionCounts.from_tensor(all_reduce_sum(counts.as_tensor(), ctx))
+            val_iou, val_f1 = val.iou, val.f1
+            if progress is not None and ctx.is_main:
+                progress(
+                    TrainProgress(
+                        "val", epoch + 1, config.epochs, batches, batches, train_loss, val_iou
+                    )
+                )
+
+            score = -math.inf if math.isnan(val_iou) else val_iou
+            improved = best_epoch == 0 or (validate and score > best_score)
+            if improved:
+                best_score, best_epoch, best_iou = score, epoch + 1, val_iou
+            if ctx.is_main:
+                if improved:
+                    save_weights(
+                        model,
+                        run / BEST_NAME,
+                        {
+                            **card_base,
+                            "metrics": {"val": val.as_dict(), "epoch": epoch + 1},
+                        },
+                    )
+                row = {
+                    "epoch": float(epoch + 1),
+                    "lr": lr,
+                    "train_loss": train_loss,
+                    "val_iou": val_iou,
+                    "val_f1": val_f1,
+                    "seconds": time.perf_counter() - began,
+                }
+                metrics.append(row)
+                state = {
+                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1,
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                    "best_iou": best_iou,
+                    "rng": torch.get_rng_state(),
+                    "config": json.dumps(config.as_dict(), sort_keys=True),
+                }
+                with atomic_output(last_path) as tmp:
+                    torch.save(state, tmp)
+                _write_metrics(run / "metrics.csv", metrics)
+                if writer is not None:
+                    writer.add_scalar("loss/train", train_loss, epoch + 1)
+                    writer.add_scalar("lr", lr, epoch + 1)
+                    if not math.isnan(val_iou):
+                        writer.add_scalar("iou/val", val_iou, epoch + 1)
+                        writer.add_scalar("f1/val", val_f1, epoch + 1)
+                    writer.flush()
+            barrier(ctx)
+    finally:
+        if writer is not None:
+            writer.close()
+        train_set.reader.close()
+        if val_tiles is not None:
+            val_tiles.reader.close()
+
+    return FitResult(
+        run_dir=run,
+        weights=weights_path,
+        best_epoch=best_epoch,
+        best_val_iou=best_iou,
+        last_epoch=max(start_epoch, config.epochs),
+        metrics=metrics,
+        model=model.to("cpu").eval(),
+    )
+
+
+__all__ = ["FitResult", "TrainConfig", "TrainProgress", "fit", "unwrap"]

@@ -1,0 +1,219 @@
+"""training loop: fit (files, resume, reproducibility), evaluate, the train/evaluate CLI and DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from glaciermap.errors import InputError  # noqa: E402
+from glaciermap.regions import BUILTIN_REGIONS  # noqa: E402
+from glaciermap.training.evaluate import evaluate  # noqa: E402
+from glaciermap.training.loop import TrainConfig, fit  # noqa: E402
+
+REGION = BUILTIN_REGIONS["example"]
+YEAR = 2016
+SLOTS = 4
+
+
+def tiny(**overrides) -> TrainConfig:
+    settings = {
+        "model_kwargs": {"widths": (8, 16)},
+        "patch": 64,
+        "batch_size": 2,
+        "samples_per_epoch": 4,
+        "epochs": 2,
+        "num_workers": 0,
+        "seed": 3,
+    }
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def stack_dir(tmp_path_factory) -> Path:
+    from glaciermap.preprocess.stack import build_stack
+    from glaciermap.simulate.scene import simulate_year
+
+    root = tmp_path_factory.mktemp("loop")
+    products = root / "products"
+    simulate_year(REGION, YEAR, products, seed=0, n_acquisitions=SLOTS, cross_pol=False, workers=2)
+    build_stack(
+        REGION,
+        products,
+        root / "stack",
+        year=YEAR,
+        inventory=products / "truth" / "outlines.gpkg",
+        n_slots=SLOTS,
+    )
+    return root / "stack"
+
+
+@pytest.fixture(scope="module")
+def trained(stack_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "r"
+    steps = []
+    result = fit(tiny(num_workers=2), stack_dir, run, progress=steps.append)
+    return run, result, steps
+
+
+def _state(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_fit_writes_weights_card_and_metrics(trained, stack_dir):
+    run, result, steps = trained
+    assert result.weights == run / "best.safetensors"
+    for name in ("best.safetensors", "best.json", "metrics.csv", "last.pt", "config.json"):
+        assert (run / name).is_file(), name
+    card = json.loads((run / "best.json").read_text())
+    assert card["architecture"] == "unet3d"
+    assert card["n_times"] == SLOTS
+    assert card["channels"] == ["copol_db", "coherence"]
+    meta = json.loads((stack_dir / "stack.json").read_text())
+    assert card["normalisation"] == meta["normalisation"]
+    assert card["training_data"]["dates"] == meta["dates"]
+    assert card["recipe"]["patch"] == 64
+    assert "iou" in card["metrics"]["val"]
+    lines = (run / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "epoch,lr,train_loss,val_iou,val_f1,seconds"
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
+    assert 1 <= result.best_epoch <= 2
+    assert any(s.phase == "train" and s.loss >= 0 for s in steps)
+    assert [s.epoch for s in steps if s.phase == "val"] == [1, 2]
+
+
+def test_fit_is_reproducible_and_resumes(trained, stack_dir, tmp_path):
+    _, first, _ = trained
+    # Same seed, other worker count: same weights.
+    again = fit(tiny(), stack_dir, tmp_path / "again", resume=False)
+    assert again.model is not None and first.model is not None
+    for (k, a), b in zip(
+        first.model.state_dict().items(), again.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), k
+    # Resume: 2 epochs done, ask for 3 -> only epoch 3 runs and metrics keep epochs 1, 2.
+    more = fit(tiny(epochs=3), stack_dir, tmp_path / "again")
+    assert [int(r["epoch"]) for r in more.metrics] == [1, 2, 3]
+    straight = fit(tiny(epochs=3), stack_dir, tmp_path / "straight")
+    assert straight.model is not None and more.model is not None
+    for a, b in zip(
+        more.model.state_dict().values(), straight.model.state_dict().values(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6)
+    # Nothing left to do.
+    done = fit(tiny(epochs=3), stack_dir, tmp_path / "again")
+    assert done.last_epoch == 3
+    # Other settings refuse to resume.
+    with pytest.raises(InputError, match="other settings"):
+        fit(tiny(epochs=4, lr=1e-3), stack_dir, tmp_path / "again")
+
+
+def test_evaluate_metrics_and_card_mismatch(trained, stack_dir, tmp_path):
+    run, _, _ = trained
+    metrics = evaluate(run / "best", stack_dir, split="test")
+    for key in ("precision", "recall", "f1", "iou"):
+        assert math.isnan(metrics[key]) or 0.0 <= metrics[key] <= 1.0
+    assert metrics["n_times"] == SLOTS and metrics["tiles"]
+    one = evaluate(run / "best.safetensors", stack_dir, acquisitions=1)
+    assert one["n_times"] == 1
+    # A card naming other channels: an InputError that says what the weights expect.
+    import shutil
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(run / f"best{suffix}", tmp_path / f"other{suffix}")
+    card = json.loads((tmp_path / "other.json").read_text())
+    card["channels"] = ["copol_db", "crosspol_db"]
+    (tmp_path / "other.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="expect"):
+        evaluate(tmp_path / "other", stack_dir)
+
+
+def test_cli_train_and_evaluate(run_cli, stack_dir, tmp_path):
+    out = tmp_path / "cli-run"
+    result = run_cli(
+        "train",
+        "--stack",
+        stack_dir,
+        "-o",
+        out,
+        "--epochs",
+        "1",
+        "--patch",
+        "64",
+        "--batch-size",
+        "2",
+        "--samples-per-epoch",
+        "2",
+        "--widths",
+        "8,16",
+        "--workers",
+        "0",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "best val IoU" in result.stdout
+    assert (out / "best.safetensors").is_file()
+    result = run_cli("evaluate", out / "best", "--stack", stack_dir, "--acquisitions", "1,3,15")
+    assert result.exit_code == 0, result.stderr
+    for word in ("Precision", "Recall", "F1", "IoU"):
+        assert word in result.stdout
+    result = run_cli("evaluate", out / "best")
+    assert result.exit_code == 2
+    assert "--stack" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ddp_worker(rank: int, world: int, port: int, stack: str, run: str, out: str) -> None:
+    import os
+
+    from safetensors.torch import save_file
+
+    from glaciermap.training.distributed import cleanup, init_from_env
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    ctx = init_from_env(device="cpu")
+    try:
+        result = fit(tiny(epochs=1), stack, run, dist=ctx)
+        assert result.model is not None
+        save_file(
+            {k: v.contiguous() for k, v in result.model.state_dict().items()},
+            str(Path(out) / f"rank{rank}.safetensors"),
+        )
+    finally:
+        cleanup()
+
+
+def test_ddp_two_cpu_ranks_agree(stack_dir, tmp_path):
+    import torch.multiprocessing as mp
+
+    run = tmp_path / "ddp"
+    mp.spawn(
+        _ddp_worker,
+        args=(2, _free_port(), str(stack_dir), str(run), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    a, b = _state(tmp_path / "rank0.safetensors"), _state(tmp_path / "rank1.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert (run / "best.safetensors").is_file() and (run / "metrics.csv").is_file()
