@@ -51,3 +51,40 @@ def run_cli(capsys, monkeypatch, tmp_path):
         return CliResult(code, captured.out, captured.err)
 
     return _run
+
+
+EXAMPLE_STACK_SLOTS = 4
+"""24-day slots of the small simulated stack shared by the training tests (one is always missing)."""
+
+
+@pytest.fixture(scope="session")
+def example_stack(tmp_path_factory) -> Path:
+    """A small simulated stack: the `example` region's 2016, 4 slots, labels from the truth.
+
+    Built once per test session so the tests never depend on `make demo`.
+    """
+    from glaciermap.preprocess.stack import build_stack
+    from glaciermap.regions import BUILTIN_REGIONS
+    from glaciermap.simulate.scene import simulate_year
+
+    region = BUILTIN_REGIONS["example"]
+    root = tmp_path_factory.mktemp("example-stack")
+    products = root / "products"
+    simulate_year(
+        region,
+        2016,
+        products,
+        seed=0,
+        n_acquisitions=EXAMPLE_STACK_SLOTS,
+        cross_pol=False,
+        workers=2,
+    )
+    build_stack(
+        region,
+        products,
+        root / "stack",
+        year=2016,
+        inventory=products / "truth" / "outlines.gpkg",
+        n_slots=EXAMPLE_STACK_SLOTS,
+    )
+    return root / "stack"

@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import EXAMPLE_STACK_SLOTS  # noqa: E402
+
 from glaciermap.regions import BUILTIN_REGIONS  # noqa: E402
 from glaciermap.training.augment import (  # noqa: E402
     Compose,
@@ -29,7 +31,7 @@ from glaciermap.training.schedule import cycle_ends, warm_restart_schedule  # no
 
 REGION = BUILTIN_REGIONS["example"]
 YEAR = 2016
-SLOTS = 4
+SLOTS = EXAMPLE_STACK_SLOTS
 
 # ------------------------------------------------------------------------------------------------
 # Focal loss
@@ -240,22 +242,9 @@ def test_select_acquisitions_edges_and_missing():
 
 
 @pytest.fixture(scope="module")
-def stack_dir(tmp_path_factory) -> Path:
-    from glaciermap.preprocess.stack import build_stack
-    from glaciermap.simulate.scene import simulate_year
-
-    root = tmp_path_factory.mktemp("training")
-    products = root / "products"
-    simulate_year(REGION, YEAR, products, seed=0, n_acquisitions=SLOTS, cross_pol=False, workers=2)
-    build_stack(
-        REGION,
-        products,
-        root / "stack",
-        year=YEAR,
-        inventory=products / "truth" / "outlines.gpkg",
-        n_slots=SLOTS,
-    )
-    return root / "stack"
+def stack_dir(example_stack) -> Path:
+    """The shared simulated example stack (tests/conftest.py)."""
+    return example_stack
 
 
 def test_tile_placement_matches_files(stack_dir):

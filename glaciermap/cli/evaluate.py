@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import RegionName
+from glaciermap.cli.options import RegionName, StackDir
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
@@ -23,14 +23,7 @@ def evaluate(
     year: Annotated[
         int | None, typer.Option("--year", "-y", help="Year of the workspace stack.")
     ] = None,
-    stack: Annotated[
-        Path | None,
-        typer.Option(
-            help="Stack folder (default: the workspace's stacks/REGION/YEAR/).",
-            file_okay=False,
-            show_default=False,
-        ),
-    ] = None,
+    stack: StackDir = None,
     split: Annotated[str, typer.Option(help="Split to score: train, val or test.")] = "test",
     acquisitions: Annotated[
         str,

@@ -28,3 +28,12 @@ MinArea = Annotated[
         min=0.0,
     ),
 ]
+StackDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--stack",
+        help="Stack folder (default: the workspace's stacks/REGION/YEAR/).",
+        file_okay=False,
+        show_default=False,
+    ),
+]

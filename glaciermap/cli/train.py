@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import RegionName
+from glaciermap.cli.options import RegionName, StackDir
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
@@ -19,14 +19,7 @@ def train(
     year: Annotated[
         int | None, typer.Option("--year", "-y", help="Year of the workspace stack to train on.")
     ] = None,
-    stack: Annotated[
-        Path | None,
-        typer.Option(
-            help="Stack folder (default: the workspace's stacks/REGION/YEAR/).",
-            file_okay=False,
-            show_default=False,
-        ),
-    ] = None,
+    stack: StackDir = None,
     model: Annotated[str, typer.Option(help="Architecture: unet3d or convlstm.")] = "unet3d",
     epochs: Annotated[
         int, typer.Option(help="Epochs (150 = warm-restart cycles of 10, 20, 40, 80).", min=1)
