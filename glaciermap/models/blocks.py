@@ -26,6 +26,30 @@ def check_spatial_size(h: int, w: int, stride: int) -> None:
         )
 
 
+def check_batch(x: Tensor, in_channels: int, stride: int) -> None:
+    """Raise ``ValueError`` unless ``x`` is a ``(B, T, C, H, W)`` batch the network can take."""
+    if x.ndim != 5 or x.shape[2] != in_channels:
+        raise ValueError(
+            f"expected a batch (B, T, C={in_channels}, H, W), got shape {tuple(x.shape)}"
+        )
+    check_spatial_size(x.shape[-2], x.shape[-1], stride)
+
+
+def decode(skips: list[Tensor], decoder: nn.ModuleList, head: nn.Module) -> Tensor:
+    """Run the 2D decoder from the deepest skip up and apply the 1x1 head.
+
+    Args:
+        skips: (B, C_l, H_l, W_l) 2D features per level, shallowest first (consumed).
+        decoder: up blocks, deepest first.
+        head: maps the shallowest features to (B, 1, H, W) logits.
+    """
+    z = skips.pop()
+    for up in decoder:
+        z = up(z, skips.pop())
+    out: Tensor = head(z)
+    return out
+
+
 def check_widths(widths: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     """Validate the per-level channel widths and return them as a tuple."""
     widths = tuple(int(w) for w in widths)

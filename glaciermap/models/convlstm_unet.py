@@ -15,8 +15,9 @@ from glaciermap.models.blocks import (
     ConvLSTM,
     ResidualBlock2d,
     UpBlock,
-    check_spatial_size,
+    check_batch,
     check_widths,
+    decode,
 )
 
 
@@ -75,11 +76,7 @@ class ConvLSTMUNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Glacier logits ``(B, 1, H, W)`` for a batch ``(B, T, C, H, W)``."""
-        if x.ndim != 5 or x.shape[2] != self.in_channels:
-            raise ValueError(
-                f"expected a batch (B, T, C={self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
-        check_spatial_size(x.shape[-2], x.shape[-1], self.stride)
+        check_batch(x, self.in_channels, self.stride)
         b, t = x.shape[:2]
         y = x.reshape(b * t, *x.shape[2:])  # dates share the encoder: fold T into the batch
         skips = []
@@ -89,8 +86,4 @@ class ConvLSTMUNet(nn.Module):
             y = block(y)
             _, last = lstm(y.reshape(b, t, *y.shape[1:]))
             skips.append(last)
-        z = skips.pop()
-        for up in self.decoder:
-            z = up(z, skips.pop())
-        out: Tensor = self.head(z)
-        return out
+        return decode(skips, self.decoder, self.head)

@@ -15,8 +15,9 @@ from glaciermap.models.blocks import (
     ResidualBlock3d,
     TemporalAttention,
     UpBlock,
-    check_spatial_size,
+    check_batch,
     check_widths,
+    decode,
 )
 
 
@@ -67,11 +68,7 @@ class UNet3D(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Glacier logits ``(B, 1, H, W)`` for a batch ``(B, T, C, H, W)``."""
-        if x.ndim != 5 or x.shape[2] != self.in_channels:
-            raise ValueError(
-                f"expected a batch (B, T, C={self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
-        check_spatial_size(x.shape[-2], x.shape[-1], self.stride)
+        check_batch(x, self.in_channels, self.stride)
         y = x.permute(0, 2, 1, 3, 4)  # Conv3d wants (B, C, T, H, W)
         skips = []
         for level, (block, aggregate) in enumerate(zip(self.encoder, self.aggregate, strict=True)):
@@ -79,8 +76,4 @@ class UNet3D(nn.Module):
                 y = self.pool(y)
             y = block(y)
             skips.append(aggregate(y))
-        z = skips.pop()
-        for up in self.decoder:
-            z = up(z, skips.pop())
-        out: Tensor = self.head(z)
-        return out
+        return decode(skips, self.decoder, self.head)
