@@ -62,6 +62,13 @@ def test_fit_writes_weights_card_and_metrics(trained, stack_dir):
     assert result.weights == run / "best.safetensors"
     for name in ("best.safetensors", "best.json", "metrics.csv", "last.pt", "config.json"):
         assert (run / name).is_file(), name
+    # TensorBoard events with the same curves as metrics.csv.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {"loss/train", "lr", "iou/val"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("loss/train")] == [1, 2]
     card = json.loads((run / "best.json").read_text())
     assert card["architecture"] == "unet3d"
     assert card["n_times"] == SLOTS
@@ -71,6 +78,16 @@ def test_fit_writes_weights_card_and_metrics(trained, stack_dir):
     assert card["training_data"]["dates"] == meta["dates"]
     assert card["recipe"]["patch"] == 64
     assert "iou" in card["metrics"]["val"]
+    # The card states the model's size and cost, as the registry measures them.
+    from glaciermap.models.registry import create_model, model_summary
+
+    model = create_model("unet3d", **card["arguments"])
+    assert card["summary"]["input"] == [SLOTS, 2, 384, 384]
+    assert card["summary"] == {
+        **model_summary(model, SLOTS, 2, 384, 384),
+        "input": [SLOTS, 2, 384, 384],
+    }
+    assert card["summary"]["parameters"] == sum(p.numel() for p in model.parameters())
     lines = (run / "metrics.csv").read_text().splitlines()
     assert lines[0] == "epoch,lr,train_loss,val_iou,val_f1,seconds"
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
@@ -149,13 +166,52 @@ def test_cli_train_and_evaluate(run_cli, stack_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "best val IoU" in result.stdout
     assert (out / "best.safetensors").is_file()
-    result = run_cli("evaluate", out / "best", "--stack", stack_dir, "--acquisitions", "1,3,15")
+    recipe = json.loads((out / "config.json").read_text())
+    assert recipe["focal_alpha"] is None and recipe["first_cycle"] == 10  # the defaults
+    sha = json.loads((out / "best.json").read_text())["sha256"]
+    result = run_cli(
+        "evaluate", out / "best", "--stack", stack_dir, "--acquisitions", "1,3,15", "--record"
+    )
     assert result.exit_code == 0, result.stderr
     for word in ("Precision", "Recall", "F1", "IoU"):
         assert word in result.stdout
+    assert "Card IoU" not in result.stdout  # nothing recorded before this run
+    card = json.loads((out / "best.json").read_text())
+    assert card["sha256"] == sha
+    recorded = {e["n_times"]: e for e in card["evaluation"]}
+    every = EXAMPLE_STACK_SLOTS  # 15 asked, the stack has fewer
+    assert sorted(recorded) == [1, 3, every]
+    assert recorded[every]["split"] == "test" and recorded[every]["stack"]["region"] == "example"
+    # A second evaluation of the same weights, stack, split and dates shows the card's IoU beside its
+    # own, and they agree (evaluation is deterministic on CPU).
+    result = run_cli("evaluate", out / "best", "--stack", stack_dir, "--acquisitions", "15")
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.strip("│ ").startswith("15"))
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert "Card IoU" in result.stdout and cells[4] == cells[5] == f"{recorded[every]['iou']:.3f}"
     result = run_cli("evaluate", out / "best")
     assert result.exit_code == 2
     assert "--stack" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_train_recipe_from_config_file(run_cli, stack_dir, tmp_path):
+    """[train] in the config file sets the recipe; the command line still wins; typos are errors."""
+    config = tmp_path / "glaciermap.toml"
+    config.write_text(
+        "[train]\nepochs = 1\npatch = 32\nbatch-size = 2\nsamples_per_epoch = 2\n"
+        'widths = "4,8"\nworkers = 0\nfocal-alpha = 0.4\nfirst-cycle = 3\nlabel-smoothing = 0.2\n'
+    )
+    out = tmp_path / "cfg-run"
+    result = run_cli("--config", config, "train", "--stack", stack_dir, "-o", out, "--seed", "5")
+    assert result.exit_code == 0, result.stderr
+    recipe = json.loads((out / "config.json").read_text())
+    assert (recipe["patch"], recipe["first_cycle"], recipe["seed"]) == (32, 3, 5)
+    assert recipe["focal_alpha"] == 0.4 and recipe["label_smoothing"] == 0.2
+    assert recipe["model_kwargs"] == {"widths": [4, 8]}
+    config.write_text("[train]\nepoch = 3\n")
+    result = run_cli("--config", config, "train", "--stack", stack_dir, "-o", out)
+    assert result.exit_code == 2
+    assert "no setting 'epoch'" in result.stderr and "epochs" in result.stderr
 
 
 def _free_port() -> int:

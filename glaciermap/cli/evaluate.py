@@ -31,6 +31,14 @@ def evaluate(
             help="Comma-separated numbers of acquisitions (around the ablation peak) to score with.",
         ),
     ] = "1,3,5,15",
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Write the scores into the weights' model card (replacing earlier ones for the "
+            "same stack, split and dates).",
+        ),
+    ] = False,
 ) -> None:
     """Score weights on the whole tiles of a split: one row per number of acquisitions (Table 1).
 
@@ -43,9 +51,14 @@ def evaluate(
         glaciermap evaluate weights/unet3d --region svalbard --year 2020
 
         glaciermap evaluate runs/r1/best --stack stack/ --acquisitions 15
+
+    When the card already holds scores of the same stack (same input products), split and dates, a
+    `Card IoU` column shows them beside the new ones: that is how the shipped cards are checked.
     """
     from rich.table import Table
 
+    from glaciermap.models.weights import read_card
+    from glaciermap.training.evaluate import card_evaluation, record_evaluation
     from glaciermap.training.evaluate import evaluate as run_evaluate
 
     state: AppState = ctx.obj
@@ -62,17 +75,32 @@ def evaluate(
     if not counts or min(counts) < 1:
         raise InputError(f"--acquisitions {acquisitions!r} needs numbers >= 1", "e.g. 1,3,5,15")
 
-    table = Table(title=f"{weights} on the {split} split of {stack}")
-    table.add_column("Acquisitions", justify="right")
-    for column in ("Precision", "Recall", "F1", "IoU"):
-        table.add_column(column, justify="right")
+    card = read_card(weights)
+    rows = []
     with state.progress() as progress:
         for n in counts:
             progress.add_task(f"Scoring with {n} acquisition(s)", total=None)
             m = run_evaluate(weights, stack, split=split, acquisitions=n)
             label = str(n) if m["n_times"] == n else f"{n} ({m['n_times']} in the stack)"
-            table.add_row(label, *(_fmt(m[k]) for k in ("precision", "recall", "f1", "iou")))
+            rows.append((label, m, card_evaluation(card, m)))
+            if record:
+                record_evaluation(weights, m)
+
+    table = Table(title=f"{weights} on the {split} split of {stack}")
+    table.add_column("Acquisitions", justify="right")
+    for column in ("Precision", "Recall", "F1", "IoU"):
+        table.add_column(column, justify="right")
+    with_card = any(recorded is not None for _, _, recorded in rows)
+    if with_card:
+        table.add_column("Card IoU", justify="right")
+    for label, m, recorded in rows:
+        cells = [_fmt(m[k]) for k in ("precision", "recall", "f1", "iou")]
+        if with_card:
+            cells.append("-" if recorded is None else _fmt(float(recorded["iou"])))
+        table.add_row(label, *cells)
     state.out.print(table)
+    if record:
+        state.out.print(f"recorded in the card of {weights}", markup=False, highlight=False)
 
 
 def _fmt(value: float) -> str:

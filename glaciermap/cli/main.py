@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ from glaciermap.cli import train as train_cli
 from glaciermap.cli import vectorize as vectorize_cli
 from glaciermap.cli import workspace as workspace_cli
 from glaciermap.cli.state import AppState
-from glaciermap.errors import GlaciermapError
+from glaciermap.errors import ConfigError, GlaciermapError
 
 app = typer.Typer(
     name="glaciermap",
@@ -90,6 +90,35 @@ def root(
     state.workspace_path = workspace
     state.config_path = config
     state.configure_logging()
+    if ctx.invoked_subcommand is not None and not ctx.resilient_parsing:
+        ctx.default_map = _command_defaults(ctx, state)
+
+
+def _command_defaults(ctx: typer.Context, state: AppState) -> dict[str, dict[str, Any]]:
+    """Option defaults from the config file: its ``[train]`` table sets ``glaciermap train``'s, etc.
+
+    Click's ``default_map`` carries them, so ``--help`` shows them and the command line still wins. A
+    key that names no option of its command is an error (a typo would otherwise be silently ignored).
+    """
+    # Duck-typed: Typer ships its own copy of Click, so click.Group/click.Option are not its classes.
+    commands: dict[str, Any] = getattr(ctx.command, "commands", {})
+    defaults: dict[str, dict[str, Any]] = {}
+    for name, table in state.settings().stages.items():
+        command = commands.get(name)
+        if command is None or hasattr(command, "commands"):
+            continue  # settings of a stage that is not a plain command here
+        options = {p.name for p in command.params if p.param_type_name == "option" and p.name}
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            option = key.replace("-", "_")
+            if option not in options or option == "help":
+                raise ConfigError(
+                    f"[{name}] in {', '.join(map(str, state.settings().files))} has no setting {key!r}",
+                    f"use one of: {', '.join(sorted(o for o in options if o != 'help'))}",
+                )
+            values[option] = value
+        defaults[name] = values
+    return defaults
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,8 @@ from glaciermap.cli.options import RegionName, StackDir
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
+_R = "Recipe (defaults: the paper's; also settable in the config file's [train] table)"
+
 
 def train(
     ctx: typer.Context,
@@ -59,6 +61,77 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume/--no-resume", help="Continue the run's last checkpoint.")
     ] = True,
+    first_cycle: Annotated[
+        int, typer.Option(help="Epochs of the first warm-restart cycle.", min=1, rich_help_panel=_R)
+    ] = 10,
+    cycle_mult: Annotated[
+        int,
+        typer.Option(help="Each cycle is this many times the previous.", min=1, rich_help_panel=_R),
+    ] = 2,
+    focal_gamma: Annotated[
+        float, typer.Option(help="Focal loss focusing exponent.", min=0.0, rich_help_panel=_R)
+    ] = 2.0,
+    focal_alpha: Annotated[
+        float | None,
+        typer.Option(
+            help="Focal loss weight of the glacier class (0-1); default none: both classes alike.",
+            min=0.0,
+            max=1.0,
+            show_default=False,
+            rich_help_panel=_R,
+        ),
+    ] = None,
+    label_smoothing: Annotated[
+        float,
+        typer.Option(
+            help="Label smoothing: targets become s/2 and 1-s/2.",
+            min=0.0,
+            max=1.0,
+            rich_help_panel=_R,
+        ),
+    ] = 0.1,
+    weight_decay: Annotated[
+        float, typer.Option(help="Adam weight decay.", min=0.0, rich_help_panel=_R)
+    ] = 0.0,
+    val_every: Annotated[
+        int,
+        typer.Option(
+            help="Score the val tiles every N epochs (and after the last).",
+            min=1,
+            rich_help_panel=_R,
+        ),
+    ] = 1,
+    augment: Annotated[
+        bool,
+        typer.Option(
+            "--augment/--no-augment", help="On-the-fly augmentations.", rich_help_panel=_R
+        ),
+    ] = True,
+    amp: Annotated[
+        bool,
+        typer.Option(
+            "--amp/--no-amp",
+            help="Mixed precision on CUDA (bf16 where supported).",
+            rich_help_panel=_R,
+        ),
+    ] = True,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Torch device (cpu, cuda, cuda:1); default CUDA when present.",
+            show_default=False,
+            rich_help_panel=_R,
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads for torch (default: torch's choice, all cores).",
+            min=1,
+            show_default=False,
+            rich_help_panel=_R,
+        ),
+    ] = None,
 ) -> None:
     """Train a glacier model on the train split of a stack; keep the weights with the best val IoU.
 
@@ -71,6 +144,9 @@ def train(
         glaciermap train --region svalbard --year 2020
 
         torchrun --nproc-per-node 4 -m glaciermap train --stack stack/ -o runs/big
+
+    Every option can also be set in the config file, e.g. `[train]` with `epochs = 30` and
+    `patch = 128` (names as the options, `-` or `_`); the command line wins.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
@@ -108,7 +184,21 @@ def train(
         acquisitions=acquisitions,
         seed=seed,
         num_workers=workers,
+        first_cycle=first_cycle,
+        cycle_mult=cycle_mult,
+        focal_gamma=focal_gamma,
+        focal_alpha=focal_alpha,
+        label_smoothing=label_smoothing,
+        weight_decay=weight_decay,
+        val_every=val_every,
+        augment=augment,
+        amp=amp,
+        device=device,
     )
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     dist = init_from_env() if launched_by_torchrun() else None
     try:
         progress = state.progress(

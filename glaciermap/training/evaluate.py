@@ -154,7 +154,75 @@ def evaluate(
         "dates": [d.isoformat() for d in tiles.dates],
         "tiles": list(tiles.tiles),
         "split": split,
+        "stack": stack_identity(meta),
     }
 
 
-__all__ = ["evaluate", "model_stride", "predict_tile", "score_tiles"]
+def stack_identity(meta: dict[str, Any]) -> dict[str, Any]:
+    """What names a stack in a model card: region, year and the hash of its input products."""
+    return {
+        "region": (meta.get("region") or {}).get("name"),
+        "year": meta.get("year"),
+        "inputs_hash": meta.get("inputs_hash"),
+    }
+
+
+_ENTRY_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn", "n_times", "dates")
+
+
+def _same_scoring(entry: dict[str, Any], result: dict[str, Any]) -> bool:
+    return (
+        entry.get("stack") == result["stack"]
+        and entry.get("split") == result["split"]
+        and entry.get("dates") == result["dates"]
+    )
+
+
+def card_evaluation(card: dict[str, Any], result: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's recorded evaluation of the same stack, split and dates as ``result``, if any."""
+    for entry in card.get("evaluation") or []:
+        if isinstance(entry, dict) and _same_scoring(entry, result):
+            return entry
+    return None
+
+
+def record_evaluation(weights: str | os.PathLike[str], result: dict[str, Any]) -> Path:
+    """Write ``result`` (from :func:`evaluate`) into the weights' card under ``evaluation``.
+
+    An earlier entry for the same stack, split and dates is replaced. The tensors and their sha256 are
+    untouched; the card is rewritten atomically. Returns the card's path.
+    """
+    from glaciermap.io.files import atomic_output
+    from glaciermap.models.weights import read_card, weight_paths
+
+    card = read_card(weights)
+    entry = {
+        "stack": result["stack"],
+        "split": result["split"],
+        "tiles": result["tiles"],
+        **{k: result[k] for k in _ENTRY_KEYS},
+    }
+    kept = [
+        e
+        for e in card.get("evaluation") or []
+        if not (isinstance(e, dict) and _same_scoring(e, result))
+    ]
+    card["evaluation"] = sorted(
+        [*kept, entry],
+        key=lambda e: (str(e.get("stack")), str(e.get("split")), int(e.get("n_times") or 0)),
+    )
+    _, card_path = weight_paths(weights)
+    with atomic_output(card_path) as tmp:
+        tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return card_path
+
+
+__all__ = [
+    "card_evaluation",
+    "evaluate",
+    "model_stride",
+    "predict_tile",
+    "record_evaluation",
+    "score_tiles",
+    "stack_identity",
+]

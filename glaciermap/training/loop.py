@@ -80,7 +80,9 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 0.0
     focal_gamma: float = 2.0
-    focal_alpha: float | None = 0.25
+    # No class weight: glacier covers 10-90 % of a tile, so RetinaNet's alpha=0.25 (made for rare
+    # objects) would only push outlines inwards; the paper does not state one.
+    focal_alpha: float | None = None
     label_smoothing: float = 0.1
     first_cycle: int = 10
     cycle_mult: int = 2
@@ -163,7 +165,8 @@ def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
 def _tensorboard(run_dir: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard not installed: skip silently
+    except ImportError as exc:  # a dependency, but a broken install should not stop training
+        log.warning("no TensorBoard events for this run (%s); metrics.csv has the same curves", exc)
         return None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
@@ -232,7 +235,7 @@ def _fit(
     ctx: DistContext,
     device: torch.device,
 ) -> FitResult:
-    from glaciermap.models.registry import create_model
+    from glaciermap.models.registry import create_model, model_summary
     from glaciermap.models.weights import save_weights
 
     train_set = StackPatches(
@@ -302,7 +305,15 @@ def _fit(
     )
     batches = len(loader)
     writer = _tensorboard(run) if ctx.is_main else None
+    summary_side = max(config.patch, 384)  # FLOPs per pixel at the paper's patch size (or larger)
+    summary_side += (-summary_side) % int(getattr(model, "stride", 1) or 1)
     card_base = {
+        "summary": {
+            **model_summary(
+                model, len(train_set.dates), len(train_set.channels), summary_side, summary_side
+            ),
+            "input": [len(train_set.dates), len(train_set.channels), summary_side, summary_side],
+        },
         "channels": list(train_set.channels),
         "normalisation": meta.get("normalisation"),
         "training_data": {
