@@ -11,6 +11,7 @@ import typer
 from glaciermap import __version__
 from glaciermap.cli import diff as diff_cli
 from glaciermap.cli import evaluate as evaluate_cli
+from glaciermap.cli import predict as predict_cli
 from glaciermap.cli import preprocess as preprocess_cli
 from glaciermap.cli import regions as regions_cli
 from glaciermap.cli import simulate as simulate_cli
@@ -37,6 +38,7 @@ app.command("simulate")(simulate_cli.simulate)
 app.command("preprocess")(preprocess_cli.preprocess)
 app.command("train")(train_cli.train)
 app.command("evaluate")(evaluate_cli.evaluate)
+app.command("predict")(predict_cli.predict)
 app.add_typer(regions_cli.app, name="regions")
 app.command("workspace")(workspace_cli.workspace)
 

@@ -1,0 +1,554 @@
+"""Predict a stack: windows read from ``stack.vrt`` -> model -> Gaussian blending -> COGs -> outlines.
+
+Three parts run overlapped: a reader thread reads and normalises the next batches of windows (rasterio
+releases the GIL while GDAL decodes), the calling thread runs the model, and the finished rows are
+written to a tiled GeoTIFF as the sweep passes them (:class:`~glaciermap.predict.sliding.RowBlender`).
+At the end the GeoTIFFs become Cloud-Optimised GeoTIFFs under temporary names and are renamed; an
+interrupted run leaves no file under a final name (and is not resumable: a re-run starts over).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from glaciermap.errors import InputError
+from glaciermap.io.files import atomic_output
+from glaciermap.predict.sliding import RowBlender, WindowPlan, gaussian_weight, plan_windows
+
+log = logging.getLogger(__name__)
+
+PROBABILITY_NAME = "probability.tif"
+MASK_NAME = "mask.tif"
+OUTLINES_NAME = "outlines.gpkg"
+RECORD_NAME = "predict.json"
+MASK_NODATA = 255
+
+
+@dataclass
+class PredictConfig:
+    """How to sweep a stack. ``window`` must be a multiple of the model's stride."""
+
+    window: int = 384
+    overlap: float = 0.5
+    batch_size: int = 4
+    tta: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 (else fp16) autocast on CUDA; ignored on CPU
+    threshold: float = 0.5
+    sigma_scale: float = 0.125
+    prefetch: int = 2  # batches read ahead of the model
+
+
+@dataclass
+class PredictResult:
+    """What :func:`predict_stack` wrote and measured."""
+
+    out_dir: Path
+    probability: Path
+    mask: Path
+    windows: int
+    pixels: int
+    seconds: float
+    model_seconds: float
+    device: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Devices and the model call
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; asking for CUDA without one is an :class:`InputError`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            "--device cuda was asked for but torch sees no CUDA GPU here",
+            "use --device cpu (or auto), or install a CUDA build of torch",
+        )
+    if (
+        device.type == "cuda"
+        and device.index is not None
+        and device.index >= torch.cuda.device_count()
+    ):
+        raise InputError(
+            f"there is no {name}: torch sees {torch.cuda.device_count()} GPU(s)",
+            "pick an existing index or use --device cuda",
+        )
+    return device
+
+
+BatchFn = Callable[[np.ndarray], np.ndarray]
+"""``(B, T, C, w, w)`` float32 inputs -> ``(B, w, w)`` float32 outputs (probabilities)."""
+
+
+def torch_batch_fn(
+    model: nn.Module, device: torch.device, *, tta: bool = False, amp: bool = True
+) -> BatchFn:
+    """The model as a batch function: sigmoid of the logits, averaged over flips with ``tta``.
+
+    On CUDA: pinned host memory and asynchronous copies, bf16 autocast where supported (fp16
+    otherwise), channels-last weights for the 3D convolutions.
+    """
+    model = model.to(device).eval()
+    cuda = device.type == "cuda"
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp = amp and cuda
+    flips: list[tuple[int, ...]] = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch)
+        if cuda:
+            x = x.pin_memory().to(device, non_blocking=True)
+        total: torch.Tensor | None = None
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=use_amp):
+            for dims in flips:
+                inp = x.flip(dims) if dims else x
+                prob = torch.sigmoid(model(inp).float())
+                prob = prob.flip(dims) if dims else prob
+                total = prob if total is None else total + prob
+        assert total is not None
+        return (total / len(flips))[:, 0].cpu().numpy().astype(np.float32, copy=False)
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading windows
+
+
+WindowReader = Callable[[int, int, int], tuple[np.ndarray, np.ndarray]]
+"""``read(row, col, size)`` -> ``(x (T, C, size, size) float32, valid (size, size) bool)``."""
+
+
+class StackWindows:
+    """Windows of a stack's ``stack.vrt``, normalised with given statistics, NaN filled with 0.
+
+    Pixels outside the raster (windows larger than a small raster) and in missing tiles are no data.
+    One rasterio handle per thread.
+    """
+
+    def __init__(
+        self,
+        vrt: Path,
+        bands: Sequence[int],
+        n_times: int,
+        mean: np.ndarray,
+        std: np.ndarray,
+    ) -> None:
+        import rasterio
+
+        self.vrt = vrt
+        self.bands = list(bands)
+        self.n_times = n_times
+        self.n_channels = len(mean)
+        self.mean = mean.astype(np.float32).reshape(1, -1, 1, 1)
+        self.std = std.astype(np.float32).reshape(1, -1, 1, 1)
+        self._local = threading.local()
+        with rasterio.open(vrt) as src:
+            self.height, self.width = src.height, src.width
+            self.crs, self.transform = src.crs, src.transform
+
+    def _src(self) -> Any:
+        src = getattr(self._local, "src", None)
+        if src is None:
+            import rasterio
+
+            src = rasterio.open(self.vrt)
+            self._local.src = src
+        return src
+
+    def __call__(self, row: int, col: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        from rasterio.windows import Window
+
+        h, w = min(size, self.height - row), min(size, self.width - col)
+        raw = np.full((len(self.bands), size, size), np.nan, dtype=np.float32)
+        raw[:, :h, :w] = self._src().read(
+            self.bands, window=Window(col, row, w, h), out_dtype="float32"
+        )
+        x = raw.reshape(self.n_times, self.n_channels, size, size)
+        x = (x - self.mean) / self.std
+        valid = np.asarray(np.isfinite(x).any(axis=(0, 1)))
+        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), valid
+
+
+def _batches(
+    plan: WindowPlan, read: WindowReader, batch_size: int
+) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
+    places: list[tuple[int, int]] = []
+    xs: list[np.ndarray] = []
+    valids: list[np.ndarray] = []
+    for row, col in plan:
+        x, valid = read(row, col, plan.window)
+        places.append((row, col))
+        xs.append(x)
+        valids.append(valid)
+        if len(places) == batch_size:
+            yield places, np.stack(xs), np.stack(valids)
+            places, xs, valids = [], [], []
+    if places:
+        yield places, np.stack(xs), np.stack(valids)
+
+
+def _prefetched(iterator: Iterator[Any], depth: int) -> Iterator[Any]:
+    """Run ``iterator`` in a thread, ``depth`` items ahead; exceptions re-raised in the caller."""
+    if depth < 1:
+        yield from iterator
+        return
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(("end", done))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            items.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="glaciermap-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def sweep(
+    plan: WindowPlan,
+    read: WindowReader,
+    batch_fn: BatchFn,
+    sink: Callable[[int, np.ndarray, np.ndarray], None],
+    *,
+    batch_size: int = 4,
+    sigma_scale: float = 0.125,
+    prefetch: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> float:
+    """Run every window of ``plan`` through ``batch_fn`` and blend into rows handed to ``sink``.
+
+    Returns the seconds spent inside ``batch_fn``.
+    """
+    blender = RowBlender(plan, gaussian_weight(plan.window, sigma_scale), sink)
+    model_seconds = 0.0
+    done = 0
+    for places, x, valid in _prefetched(_batches(plan, read, batch_size), prefetch):
+        began = time.perf_counter()
+        out = batch_fn(x)
+        model_seconds += time.perf_counter() - began
+        for (row, col), prediction, ok in zip(places, out, valid, strict=True):
+            blender.add(row, col, prediction, ok)
+        done += len(places)
+        if progress is not None:
+            progress(done, plan.count)
+    blender.close()
+    return model_seconds
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writing
+
+
+class _RowWriters:
+    """Sink writing finished rows to a float32 probability and a uint8 mask GeoTIFF (tiled, scratch).
+
+    Rows are buffered until a whole row of 512-pixel blocks is complete, so every compressed block is
+    written once (rewriting partly filled compressed blocks would re-encode them and grow the file).
+    """
+
+    BLOCK = 512
+
+    def __init__(
+        self, probability: Path, mask: Path, profile: dict[str, Any], threshold: float
+    ) -> None:
+        import rasterio
+
+        base = {
+            **profile,
+            "driver": "GTiff",
+            "count": 1,
+            "tiled": True,
+            "blockxsize": self.BLOCK,
+            "blockysize": self.BLOCK,
+            "compress": "ZSTD",
+            "bigtiff": "IF_SAFER",
+        }
+        self.threshold = threshold
+        self.width = int(profile["width"])
+        self.prob = rasterio.open(
+            probability, "w", **{**base, "dtype": "float32", "nodata": float("nan")}
+        )
+        self.mask = rasterio.open(mask, "w", **{**base, "dtype": "uint8", "nodata": MASK_NODATA})
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.pending_rows = 0
+        self.written = 0  # rows on disk
+
+    def __call__(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        if row0 != self.written + self.pending_rows:
+            raise ValueError(f"rows must arrive in order: got {row0}")
+        mask = np.where(valid, (values >= self.threshold).astype(np.uint8), np.uint8(MASK_NODATA))
+        self.pending.append((values, mask))
+        self.pending_rows += len(values)
+        if self.pending_rows >= self.BLOCK:
+            self._write(self.pending_rows - self.pending_rows % self.BLOCK)
+
+    def _write(self, n: int) -> None:
+        from rasterio.windows import Window
+
+        values = np.concatenate([v for v, _ in self.pending])
+        mask = np.concatenate([m for _, m in self.pending])
+        window = Window(0, self.written, self.width, n)
+        self.prob.write(values[:n], 1, window=window)
+        self.mask.write(mask[:n], 1, window=window)
+        self.written += n
+        self.pending = [(values[n:], mask[n:])] if n < len(values) else []
+        self.pending_rows = len(values) - n
+
+    def close(self) -> None:
+        if self.pending_rows and not self.prob.closed:
+            self._write(self.pending_rows)
+        self.prob.close()
+        self.mask.close()
+
+
+def _to_cog(src_path: Path, dst_path: Path, resampling: str, description: str) -> None:
+    """Copy a tiled GeoTIFF to a COG; GDAL streams it block by block (flat memory)."""
+    import rasterio
+    from rasterio.shutil import copy as rio_copy
+
+    with rasterio.open(src_path, "r+") as src:
+        src.set_band_description(1, description)
+        floating = src.dtypes[0].startswith("float")
+    rio_copy(
+        src_path,
+        dst_path,
+        driver="COG",
+        compress="DEFLATE",
+        predictor=3 if floating else 2,
+        blocksize=512,
+        overview_resampling=resampling,
+        bigtiff="IF_SAFER",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# The whole stack
+
+
+def _check_tiles(stack_dir: Path, meta: dict[str, Any]) -> None:
+    missing = [t for t in meta.get("tiles", []) if not (stack_dir / "tiles" / f"{t}.tif").is_file()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise InputError(
+            f"the stack in {stack_dir} lacks {len(missing)} tile file(s): {shown}",
+            "re-run glaciermap preprocess for this region and year",
+        )
+    if not (stack_dir / "stack.vrt").is_file():
+        raise InputError(
+            f"the stack in {stack_dir} has no stack.vrt", "re-run glaciermap preprocess"
+        )
+
+
+def _read_meta(stack_dir: Path) -> dict[str, Any]:
+    path = stack_dir / "stack.json"
+    try:
+        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read {path}: {exc}", "build the stack first (glaciermap preprocess)"
+        ) from None
+    return meta
+
+
+def card_statistics(card: dict[str, Any], channels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std the weights were trained with (the card's normalisation)."""
+    norm = card.get("normalisation")
+    if not isinstance(norm, dict) or not all(
+        isinstance(norm.get(c), dict) and "mean" in norm[c] and "std" in norm[c] for c in channels
+    ):
+        raise InputError(
+            f"the model card has no normalisation statistics for {', '.join(channels)}",
+            "use weights trained by glaciermap train (their card records them)",
+        )
+    mean = np.array([float(norm[c]["mean"]) for c in channels], dtype=np.float32)
+    std = np.array([float(norm[c]["std"]) for c in channels], dtype=np.float32)
+    if not np.all(np.isfinite(std) & (std > 0)):
+        raise InputError("the model card's normalisation has unusable std values", "retrain")
+    return mean, std
+
+
+def predict_stack(
+    weights: str | os.PathLike[str],
+    stack_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: PredictConfig | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> PredictResult:
+    """Predict glacier probability and mask over a whole stack with the given weights.
+
+    Args:
+        weights: ``name``, ``name.safetensors`` or ``name.json`` (tensors + card).
+        stack_dir: a stack folder from ``glaciermap preprocess``.
+        out_dir: folder for ``probability.tif``, ``mask.tif`` (COGs in the stack's grid) and
+            ``predict.json`` (created; files in it are replaced only when the new ones are complete).
+        config: window, overlap, batch size, TTA, device, threshold.
+        progress: called ``(windows_done, windows_total)`` after each batch.
+
+    Raises:
+        InputError: the card does not fit the stack (T, channels), tiles are missing, the window is not
+            a multiple of the model's stride, or CUDA is asked for without one.
+    """
+    import rasterio
+
+    from glaciermap.models.weights import check_card_against_stack, load_weights
+    from glaciermap.training.dataset import select_acquisitions
+
+    cfg = config or PredictConfig()
+    stack = Path(stack_dir)
+    meta = _read_meta(stack)
+    _check_tiles(stack, meta)
+    device = resolve_device(cfg.device)
+    model, card = load_weights(weights, device=device)
+
+    channels = list(meta["channels"])
+    n_times = int(card.get("n_times") or len(meta["dates"]))
+    indices = select_acquisitions(meta["dates"], n_times, missing=meta.get("missing_slots", []))
+    check_card_against_stack(card, len(indices), channels)
+    mean, std = card_statistics(card, channels)
+    stride = int(getattr(model, "stride", 1) or 1)
+    if cfg.window % stride:
+        raise InputError(
+            f"--window {cfg.window} is not a multiple of the model's stride {stride}",
+            f"use e.g. {cfg.window + (-cfg.window) % stride}",
+        )
+    if cfg.batch_size < 1:
+        raise InputError(f"--batch-size {cfg.batch_size} must be >= 1", "")
+
+    bands = [t * len(channels) + c + 1 for t in indices for c in range(len(channels))]
+    reader = StackWindows(stack / "stack.vrt", bands, len(indices), mean, std)
+    plan = plan_windows(reader.height, reader.width, cfg.window, cfg.overlap)
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "width": reader.width,
+        "height": reader.height,
+        "crs": reader.crs,
+        "transform": reader.transform,
+    }
+    began = time.perf_counter()
+    # Scratch files: row-streamed tiled GeoTIFFs, then COGs; all hidden, renamed together at the end.
+    tag = uuid.uuid4().hex[:8]
+    stream = {n: out / f".{n}.{tag}.stream.tif" for n in (PROBABILITY_NAME, MASK_NAME)}
+    cogs = {n: out / f".{n}.{tag}.partial.tif" for n in (PROBABILITY_NAME, MASK_NAME)}
+    try:
+        writers = _RowWriters(stream[PROBABILITY_NAME], stream[MASK_NAME], profile, cfg.threshold)
+        try:
+            model_seconds = sweep(
+                plan,
+                reader,
+                torch_batch_fn(model, device, tta=cfg.tta, amp=cfg.amp),
+                writers,
+                batch_size=cfg.batch_size,
+                sigma_scale=cfg.sigma_scale,
+                prefetch=cfg.prefetch,
+                progress=progress,
+            )
+        finally:
+            writers.close()
+        _to_cog(stream[PROBABILITY_NAME], cogs[PROBABILITY_NAME], "AVERAGE", "glacier probability")
+        _to_cog(stream[MASK_NAME], cogs[MASK_NAME], "NEAREST", "glacier")
+        (out / RECORD_NAME).unlink(missing_ok=True)  # no record of an older run beside new rasters
+        for name, path in cogs.items():
+            path.replace(out / name)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write in {out}: {exc}", "free some space or choose another folder"
+        ) from exc
+    finally:
+        for path in (*stream.values(), *cogs.values()):
+            path.unlink(missing_ok=True)
+    seconds = time.perf_counter() - began
+
+    with rasterio.open(out / MASK_NAME) as check:
+        assert (check.width, check.height) == (reader.width, reader.height)
+    result = PredictResult(
+        out_dir=out,
+        probability=out / PROBABILITY_NAME,
+        mask=out / MASK_NAME,
+        windows=plan.count,
+        pixels=reader.width * reader.height,
+        seconds=seconds,
+        model_seconds=model_seconds,
+        device=str(device),
+    )
+    record = {
+        "weights": str(weights),
+        "weights_sha256": card.get("sha256"),
+        "architecture": card.get("architecture"),
+        "stack": str(stack.resolve()),
+        "region": (meta.get("region") or {}).get("name"),
+        "year": meta.get("year"),
+        "dates": [meta["dates"][i] for i in indices],
+        "config": asdict(cfg),
+        "windows": plan.count,
+        "pixels": result.pixels,
+        "seconds": round(seconds, 3),
+        "model_seconds": round(model_seconds, 3),
+        "device": str(device),
+    }
+    with atomic_output(out / RECORD_NAME) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return result
+
+
+__all__ = [
+    "BatchFn",
+    "PredictConfig",
+    "PredictResult",
+    "StackWindows",
+    "card_statistics",
+    "predict_stack",
+    "resolve_device",
+    "sweep",
+    "torch_batch_fn",
+]

@@ -1,0 +1,303 @@
+"""Sliding-window prediction: window placement, the stitching oracle, nodata, COG outputs and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+rasterio = pytest.importorskip("rasterio")
+
+from glaciermap.errors import InputError  # noqa: E402
+from glaciermap.predict.engine import (  # noqa: E402
+    PredictConfig,
+    StackWindows,
+    predict_stack,
+    resolve_device,
+    sweep,
+)
+from glaciermap.predict.sliding import (  # noqa: E402
+    RowBlender,
+    gaussian_weight,
+    plan_windows,
+    window_starts,
+)
+
+
+def test_window_starts_cover_and_end_at_the_edge():
+    assert window_starts(10, 4, 2) == [0, 2, 4, 6]
+    assert window_starts(11, 4, 2) == [0, 2, 4, 6, 7]
+    assert window_starts(4, 4, 2) == [0]
+    assert window_starts(3, 4, 2) == [0]  # smaller than a window: one padded window
+    plan = plan_windows(1000, 700, 384, 0.5)
+    assert plan.stride == 192
+    assert plan.rows == (0, 192, 384, 576, 616) and plan.cols == (0, 192, 316)
+    assert plan.count == 15 and list(plan)[:3] == [(0, 0), (0, 192), (0, 316)]
+    with pytest.raises(ValueError):
+        plan_windows(10, 10, 4, 1.0)
+
+
+def test_gaussian_weight_peak_floor_and_symmetry():
+    w = gaussian_weight(64)
+    assert w.shape == (64, 64) and w.dtype == np.float32
+    assert w.max() == pytest.approx(1.0, abs=1e-3) and w.min() >= 1e-3
+    np.testing.assert_array_equal(w, w[::-1, ::-1])
+    np.testing.assert_array_equal(w, w.T)
+
+
+def _array_reader(image: np.ndarray):
+    """A window reader over an in-memory ``(T, C, H, W)`` array (NaN = no data), as StackWindows."""
+    height, width = image.shape[-2:]
+
+    def read(row: int, col: int, size: int):
+        out = np.full((*image.shape[:2], size, size), np.nan, dtype=np.float32)
+        h, w = min(size, height - row), min(size, width - col)
+        out[..., :h, :w] = image[..., row : row + h, col : col + w]
+        return np.nan_to_num(out, nan=0.0), np.isfinite(out).any(axis=(0, 1))
+
+    return read
+
+
+def _collect(height: int, width: int):
+    result = np.full((height, width), -1.0, dtype=np.float32)
+    seen: list[int] = []
+
+    def sink(row0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        assert row0 == (seen[-1] if seen else 0), "rows must arrive in order, without gaps"
+        result[row0 : row0 + len(values)] = values
+        seen.append(row0 + len(values))
+
+    return result, seen, sink
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5, 0.75])
+@pytest.mark.parametrize(("height", "width"), [(150, 97), (64, 64), (20, 45), (33, 200)])
+@pytest.mark.parametrize("factor", [1.0, 2.0])
+def test_stitching_oracle_gives_back_the_image(overlap, height, width, factor):
+    """A model returning (a multiple of) its first band must come back exactly, edges included."""
+    rng = np.random.default_rng(height * width)
+    image = rng.normal(size=(2, 2, height, width)).astype(np.float32)
+    plan = plan_windows(height, width, 32, overlap)
+    result, seen, sink = _collect(height, width)
+    sweep(
+        plan,
+        _array_reader(image),
+        lambda x: factor * x[:, 0, 0],
+        sink,
+        batch_size=3,
+        prefetch=2,
+    )
+    assert seen[-1] == height
+    np.testing.assert_allclose(result, factor * image[0, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_nodata_in_is_nodata_out_and_buffers_do_not_grow_with_height():
+    image = np.ones((1, 1, 300, 50), dtype=np.float32)
+    image[:, :, 100:120, 10:20] = np.nan  # no data at every date
+    plan = plan_windows(300, 50, 32, 0.5)
+    valid_rows: list[np.ndarray] = []
+    result, _, sink = _collect(300, 50)
+
+    def keep(row0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        valid_rows.append(valid)
+        sink(row0, values, valid)
+
+    sweep(plan, _array_reader(image), lambda x: x[:, 0, 0], keep, batch_size=4)
+    valid = np.concatenate(valid_rows)
+    assert not valid[100:120, 10:20].any() and np.isnan(result[100:120, 10:20]).all()
+    assert valid.sum() == 300 * 50 - 200
+    np.testing.assert_allclose(result[valid], 1.0, rtol=1e-6)
+    blender = RowBlender(plan_windows(100_000, 50, 32, 0.5), gaussian_weight(32), sink)
+    assert blender.acc.shape == (32, 50)  # one window of rows, not the raster's height
+
+
+def test_stitching_oracle_across_tile_seams_of_a_real_stack(example_stack):
+    """Windows read from stack.vrt across tile borders give back the stack's own band exactly."""
+    meta = json.loads((example_stack / "stack.json").read_text())
+    n_c = len(meta["channels"])
+    mean, std = np.zeros(n_c, np.float32), np.ones(n_c, np.float32)
+    reader = StackWindows(example_stack / "stack.vrt", [1, 2], 1, mean, std)
+    with rasterio.open(example_stack / "stack.vrt") as src:
+        bands = src.read([1, 2])
+    band = bands[0]
+    assert reader.height == band.shape[0] and reader.width == band.shape[1]
+    plan = plan_windows(reader.height, reader.width, 96, 0.5)
+    assert any(c // 200 != (c + 95) // 200 for c in plan.cols)  # windows straddle tile seams
+    result, _, sink = _collect(reader.height, reader.width)
+    sweep(plan, reader, lambda x: x[:, 0, 0], sink, batch_size=5)
+    observed = np.isfinite(bands).any(axis=0)  # data in either channel of the date read
+    expected = np.nan_to_num(band)  # a channel without data enters the model as 0
+    np.testing.assert_allclose(result[observed], expected[observed], rtol=1e-5, atol=1e-5)
+    assert np.isnan(result[~observed]).all() and observed.mean() > 0.5
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(example_stack, tmp_path_factory) -> Path:
+    """Weights of a small untrained U-Net with a card built for the example stack."""
+    from glaciermap.models.registry import create_model
+    from glaciermap.models.weights import save_weights
+
+    meta = json.loads((example_stack / "stack.json").read_text())
+    torch.manual_seed(0)
+    model = create_model("unet3d", in_channels=2, n_times=len(meta["dates"]), widths=[4, 8])
+    path = tmp_path_factory.mktemp("weights") / "tiny"
+    save_weights(model, path, {"normalisation": meta["normalisation"]})
+    return path
+
+
+def test_predict_stack_writes_cogs_in_the_stack_grid(example_stack, tiny_weights, tmp_path):
+    out = tmp_path / "pred"
+    calls: list[tuple[int, int]] = []
+    result = predict_stack(
+        tiny_weights,
+        example_stack,
+        out,
+        PredictConfig(window=128, overlap=0.25, batch_size=4, device="cpu"),
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls[-1][0] == calls[-1][1] == result.windows
+    assert sorted(p.name for p in out.iterdir()) == ["mask.tif", "predict.json", "probability.tif"]
+    with rasterio.open(example_stack / "stack.vrt") as ref:
+        grid = (ref.crs, ref.transform, ref.width, ref.height)
+        observed = np.isfinite(ref.read()).any(axis=0)
+    with rasterio.open(result.probability) as prob, rasterio.open(result.mask) as mask:
+        assert (prob.crs, prob.transform, prob.width, prob.height) == grid
+        assert (mask.crs, mask.transform, mask.width, mask.height) == grid
+        assert prob.profile["driver"] == "GTiff" and prob.overviews(1)  # COG: tiled + overviews
+        p, m = prob.read(1), mask.read(1)
+    assert np.array_equal(np.isfinite(p), observed)
+    assert ((p[observed] >= 0) & (p[observed] <= 1)).all()
+    assert np.array_equal(m[observed], (p[observed] >= 0.5).astype(np.uint8))
+    assert (m[~observed] == 255).all()
+    record = json.loads((out / "predict.json").read_text())
+    assert record["windows"] == result.windows and record["config"]["window"] == 128
+    # Deterministic for a fixed input.
+    again = predict_stack(
+        tiny_weights, example_stack, tmp_path / "again", PredictConfig(window=128, overlap=0.25)
+    )
+    with rasterio.open(again.probability) as prob2:
+        np.testing.assert_array_equal(prob2.read(1), p)
+
+
+def test_tta_averages_flips(example_stack, tiny_weights, tmp_path):
+    from glaciermap.models.weights import load_weights
+    from glaciermap.predict.engine import torch_batch_fn
+
+    model, _ = load_weights(tiny_weights)
+    x = np.random.default_rng(0).normal(size=(2, 4, 2, 32, 32)).astype(np.float32)
+    plain = torch_batch_fn(model, torch.device("cpu"))
+    tta = torch_batch_fn(model, torch.device("cpu"), tta=True)
+    views = []
+    for axes in ((), (3,), (4,), (3, 4)):  # H and W of (B, T, C, H, W) are axes 3, 4
+        flipped = np.ascontiguousarray(np.flip(x, axes)) if axes else x
+        out = plain(flipped)
+        views.append(np.flip(out, tuple(a - 2 for a in axes)) if axes else out)  # (B, H, W)
+    expected = np.mean(views, axis=0)
+    np.testing.assert_allclose(tta(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_errors_are_input_errors_and_leave_nothing(example_stack, tiny_weights, tmp_path):
+    import shutil
+
+    # A card for other channels.
+    other = tmp_path / "other"
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_weights.with_name(tiny_weights.name + suffix), f"{other}{suffix}")
+    card = json.loads(other.with_suffix(".json").read_text())
+    card["channels"] = ["copol_db", "crosspol_db"]
+    other.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="expect"):
+        predict_stack(other, example_stack, tmp_path / "o1")
+    # A window the model's stride does not divide.
+    with pytest.raises(InputError, match="stride"):
+        predict_stack(tiny_weights, example_stack, tmp_path / "o2", PredictConfig(window=63))
+    # A stack with a missing tile.
+    broken = tmp_path / "broken"
+    shutil.copytree(example_stack, broken)
+    first = sorted((broken / "tiles").glob("*.tif"))[0]
+    first.unlink()
+    with pytest.raises(InputError, match=f"lacks 1 tile.*{first.stem}"):
+        predict_stack(tiny_weights, broken, tmp_path / "o3")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA"):
+            resolve_device("cuda")
+
+
+def test_interrupted_predict_leaves_no_file(example_stack, tiny_weights, tmp_path, monkeypatch):
+    import glaciermap.predict.engine as engine
+
+    calls = {"n": 0}
+    real = engine.torch_batch_fn
+
+    def failing(*args, **kwargs):
+        run = real(*args, **kwargs)
+
+        def wrapped(x):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return run(x)
+
+        return wrapped
+
+    monkeypatch.setattr(engine, "torch_batch_fn", failing)
+    out = tmp_path / "pred"
+    with pytest.raises(KeyboardInterrupt):
+        predict_stack(tiny_weights, example_stack, out, PredictConfig(window=32, batch_size=2))
+    assert calls["n"] == 3
+    assert list(out.iterdir()) == []
+
+
+def test_cli_predict_stack_folder(run_cli, example_stack, tiny_weights, tmp_path):
+    out = tmp_path / "cli"
+    result = run_cli(
+        "predict",
+        example_stack,
+        "-o",
+        out,
+        "--weights",
+        f"{tiny_weights}.safetensors",
+        "--window",
+        "128",
+        "--overlap",
+        "0.25",
+        "--device",
+        "cpu",
+        "--min-area",
+        "0",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "windows" in result.stdout and "glacier(s)" in result.stdout
+    assert {p.name for p in out.iterdir()} == {
+        "probability.tif",
+        "mask.tif",
+        "outlines.gpkg",
+        "predict.json",
+    }
+
+
+def test_cli_predict_errors(run_cli, example_stack, tiny_weights, tmp_path, monkeypatch):
+    result = run_cli("predict", "--region", "example", "--year", "2016")
+    assert result.exit_code == 2
+    assert "no stack for example 2016" in result.stderr and "preprocess" in result.stderr
+    monkeypatch.setenv("GLACIERMAP_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr("glaciermap.predict.weights_lookup.SHIPPED_WEIGHTS", tmp_path / "none")
+    result = run_cli("predict", example_stack, "-o", tmp_path / "o", "--model", "nosuch")
+    assert result.exit_code == 2 and "no weights named 'nosuch'" in result.stderr
+    if not torch.cuda.is_available():
+        result = run_cli(
+            "predict",
+            example_stack,
+            "-o",
+            tmp_path / "o",
+            "--weights",
+            tiny_weights,
+            "--device",
+            "cuda",
+        )
+        assert result.exit_code == 2 and "no CUDA" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
