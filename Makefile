@@ -23,11 +23,11 @@ demo: $(STAMP)
 	$(BIN)/glaciermap simulate --region example --year 2016 --seed 0 -o $(DEMO)/scene
 	$(BIN)/glaciermap preprocess $(DEMO)/scene -o $(DEMO)/stack --region example --year 2016 \
 		--inventory $(DEMO)/scene/truth/outlines.gpkg
-	$(BIN)/python examples/make_example_inputs.py $(DEMO)/scene $(DEMO)/probability.tif
-	$(BIN)/glaciermap vectorize $(DEMO)/probability.tif -o $(DEMO)/outlines.gpkg --overwrite
-	$(BIN)/glaciermap diff $(DEMO)/outlines.gpkg $(DEMO)/scene/truth/inventory_2006.gpkg \
+	$(BIN)/glaciermap predict $(DEMO)/stack -o $(DEMO)/predict --model unet3d --device cpu
+	$(BIN)/glaciermap evaluate weights/unet3d --stack $(DEMO)/stack --split all --acquisitions 15
+	$(BIN)/glaciermap diff $(DEMO)/predict/outlines.gpkg $(DEMO)/scene/truth/inventory_2006.gpkg \
 		--region example -o $(DEMO)/diff.gpkg --plot $(DEMO)/diff.png --overwrite
-	@echo "demo outputs in $(DEMO)/: scene/ (HyP3 products + truth), stack/ (tile stacks + labels), outlines.gpkg, diff.gpkg, diff.png"
+	@echo "demo outputs in $(DEMO)/: scene/ (HyP3 products + truth), stack/ (tile stacks + labels), predict/ (probability.tif, mask.tif, outlines.gpkg), diff.gpkg, diff.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

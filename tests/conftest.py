@@ -88,3 +88,20 @@ def example_stack(tmp_path_factory) -> Path:
         n_slots=EXAMPLE_STACK_SLOTS,
     )
     return root / "stack"
+
+
+@pytest.fixture(scope="session")
+def example_year_stack(tmp_path_factory) -> Path:
+    """The demo's stack: `example` region, 2016, all 15 slots, seed 0, built with the CLI as
+    `make demo` does (about 15 s on 2 cores). The shipped cards record scores on this scene."""
+    from glaciermap.cli.main import main
+
+    root = tmp_path_factory.mktemp("example-year")
+    scene, stack = root / "scene", root / "stack"
+    assert (
+        main(["simulate", "--region", "example", "--year", "2016", "--seed", "0", "-o", str(scene)])
+        == 0
+    )
+    args = ["preprocess", str(scene), "-o", str(stack), "--region", "example", "--year", "2016"]
+    assert main([*args, "--inventory", str(scene / "truth" / "outlines.gpkg")]) == 0
+    return stack

@@ -52,11 +52,15 @@ def _array_reader(image: np.ndarray):
     """A window reader over an in-memory ``(T, C, H, W)`` array (NaN = no data), as StackWindows."""
     height, width = image.shape[-2:]
 
-    def read(row: int, col: int, size: int):
-        out = np.full((*image.shape[:2], size, size), np.nan, dtype=np.float32)
+    def read(row: int, col: int, size: int, out: np.ndarray | None = None):
+        window = np.full((*image.shape[:2], size, size), np.nan, dtype=np.float32)
         h, w = min(size, height - row), min(size, width - col)
-        out[..., :h, :w] = image[..., row : row + h, col : col + w]
-        return np.nan_to_num(out, nan=0.0), np.isfinite(out).any(axis=(0, 1))
+        window[..., :h, :w] = image[..., row : row + h, col : col + w]
+        valid = np.isfinite(window).any(axis=(0, 1))
+        if out is None:
+            out = np.empty_like(window)
+        out[...] = np.nan_to_num(window, nan=0.0)
+        return out, valid
 
     return read
 

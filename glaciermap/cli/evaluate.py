@@ -24,7 +24,9 @@ def evaluate(
         int | None, typer.Option("--year", "-y", help="Year of the workspace stack.")
     ] = None,
     stack: StackDir = None,
-    split: Annotated[str, typer.Option(help="Split to score: train, val or test.")] = "test",
+    split: Annotated[
+        str, typer.Option(help="Split to score: train, val, test, or all (every tile).")
+    ] = "test",
     acquisitions: Annotated[
         str,
         typer.Option(

@@ -100,7 +100,7 @@ def evaluate(
     Args:
         weights: ``name``, ``name.safetensors`` or ``name.json`` (tensors + card).
         stack_dir: the stack folder (stack.json, tiles/, labels).
-        split: ``"train"``, ``"val"`` or ``"test"``.
+        split: ``"train"``, ``"val"``, ``"test"``, or ``"all"`` (every tile of the stack).
         acquisitions: how many acquisitions around the ablation peak (or explicit slot indices);
             default the ``T`` on the card (every slot when the card has none).
         device: torch device; default CUDA when available.
@@ -134,7 +134,11 @@ def evaluate(
     else:
         indices = [int(i) for i in acquisitions]
     check_card_against_stack(card, len(indices), list(meta["channels"]))
-    tiles = StackTiles(stack, split=split, acquisitions=indices, labels_dir=labels_dir)
+    if split not in ("train", "val", "test", "all"):
+        raise InputError(f"unknown split {split!r}", "use train, val, test or all")
+    tiles = StackTiles(
+        stack, split=None if split == "all" else split, acquisitions=indices, labels_dir=labels_dir
+    )
     # Normalise with the statistics the model was trained with (the card's), not this stack's.
     card_norm = card.get("normalisation")
     if isinstance(card_norm, dict) and all(c in card_norm for c in tiles.reader.channels):
@@ -159,12 +163,12 @@ def evaluate(
 
 
 def stack_identity(meta: dict[str, Any]) -> dict[str, Any]:
-    """What names a stack in a model card: region, year and the hash of its input products."""
-    return {
-        "region": (meta.get("region") or {}).get("name"),
-        "year": meta.get("year"),
-        "inputs_hash": meta.get("inputs_hash"),
-    }
+    """What names a stack in a model card: region and year (with the split's tiles and dates).
+
+    Not the stack's inputs hash, which depends on file paths and times: a benchmark regenerated on
+    another machine from the same seed must still match the card.
+    """
+    return {"region": (meta.get("region") or {}).get("name"), "year": meta.get("year")}
 
 
 _ENTRY_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn", "n_times", "dates")
@@ -175,6 +179,7 @@ def _same_scoring(entry: dict[str, Any], result: dict[str, Any]) -> bool:
         entry.get("stack") == result["stack"]
         and entry.get("split") == result["split"]
         and entry.get("dates") == result["dates"]
+        and entry.get("tiles") == result["tiles"]
     )
 
 
@@ -189,8 +194,8 @@ def card_evaluation(card: dict[str, Any], result: dict[str, Any]) -> dict[str, A
 def record_evaluation(weights: str | os.PathLike[str], result: dict[str, Any]) -> Path:
     """Write ``result`` (from :func:`evaluate`) into the weights' card under ``evaluation``.
 
-    An earlier entry for the same stack, split and dates is replaced. The tensors and their sha256 are
-    untouched; the card is rewritten atomically. Returns the card's path.
+    An earlier entry for the same stack (region, year), split, tiles and dates is replaced. The
+    tensors and their sha256 are untouched; the card is rewritten atomically. Returns the card's path.
     """
     from glaciermap.io.files import atomic_output
     from glaciermap.models.weights import read_card, weight_paths

@@ -1,0 +1,318 @@
+"""Benchmark of `glaciermap predict`, run by hand (figures go into the issue notes, not into tests).
+
+    .venv/bin/python bench/predict.py                 # all three parts, on a stack built from the example
+    .venv/bin/python bench/predict.py --part monai --size 1000
+    .venv/bin/python bench/predict.py --part memory --sizes 2000,8000,16000
+
+Parts, each side by side in one run:
+
+* ``monai``: glaciermap's predict_stack against MONAI's ``sliding_window_inference`` on the same model
+  (the shipped weights), the same input, window, overlap and Gaussian weight map; max |difference| and
+  the time ratio MONAI / glaciermap. glaciermap's time includes reading the stack from disk and writing
+  the COGs; MONAI gets the input already normalised in memory.
+* ``share``: the model's GFLOP/s inside predict (FLOPs of all windows / predict's wall time) against the
+  same batches run back to back in a tight loop; the ratio is the share of predict's time the model has.
+* ``memory``: peak resident memory of predict in a fresh process for square stacks of the given sizes
+  (a VRT repeating one 2000 px tile), with a one-parameter model (logit = scale x the first band) so that
+  the sweep, the IO, the blending and the writing are what is measured; a real model adds a constant
+  (its activations for one batch), whatever the raster's size.
+
+The input tile: the example scene's stack (simulated and preprocessed into bench/out/ when absent),
+mirrored out to 2000 x 2000 px.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out" / "predict"
+TILE = 2000
+
+
+def example_stack() -> Path:
+    stack = OUT / "example" / "stack"
+    if (stack / "stack.json").is_file():
+        return stack
+    from glaciermap.cli.main import main
+
+    scene = OUT / "example" / "scene"
+    main(
+        ["-q", "simulate", "--region", "example", "--year", "2016", "--seed", "0", "-o", str(scene)]
+    )
+    args = ["-q", "preprocess", str(scene), "-o", str(stack), "--region", "example"]
+    main([*args, "--year", "2016", "--inventory", str(scene / "truth" / "outlines.gpkg")])
+    return stack
+
+
+def tiled_stack(size: int) -> Path:
+    """A stack folder whose stack.vrt repeats one 2000 px tile to ``size`` x ``size`` px."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from glaciermap.preprocess.vrt import VrtSource, stack_vrt_xml
+
+    source = example_stack()
+    folder = OUT / f"tiled-{size}"
+    tile = folder / "tiles" / "BENC-0-0.tif"
+    meta = json.loads((source / "stack.json").read_text())
+    if not tile.is_file():
+        tile.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(source / "stack.vrt") as src:
+            data = src.read()
+            crs = src.crs
+            descriptions = src.descriptions
+        reps = -(-TILE // data.shape[1]), -(-TILE // data.shape[2])
+        # Mirror rather than repeat, so no seam is a jump in the data.
+        rows = np.concatenate([data if i % 2 == 0 else data[:, ::-1] for i in range(reps[0])], 1)
+        full = np.concatenate([rows if j % 2 == 0 else rows[:, :, ::-1] for j in range(reps[1])], 2)
+        full = np.ascontiguousarray(full[:, :TILE, :TILE])
+        profile = {
+            "driver": "COG",
+            "width": TILE,
+            "height": TILE,
+            "count": full.shape[0],
+            "dtype": "float32",
+            "nodata": float("nan"),
+            "crs": crs,
+            "transform": from_origin(0, TILE * 10.0, 10.0, 10.0),
+            "compress": "DEFLATE",
+            "predictor": 3,
+            "blocksize": 256,  # as the stacks preprocess writes
+        }
+        with rasterio.open(tile, "w", **profile) as dst:
+            dst.write(full)
+            for band, text in enumerate(descriptions, start=1):
+                dst.set_band_description(band, text or "")
+    n = -(-size // TILE)
+    sources = [
+        VrtSource(
+            "tiles/BENC-0-0.tif",
+            (
+                c * TILE * 10.0,
+                -(r + 1) * TILE * 10.0 + TILE * 10.0,
+                (c + 1) * TILE * 10.0,
+                -r * TILE * 10.0 + TILE * 10.0,
+            ),
+        )
+        for r in range(n)
+        for c in range(n)
+    ]
+    with rasterio.open(tile) as t:
+        xml = stack_vrt_xml(
+            sources, list(t.descriptions), pixel_size=10.0, crs_wkt=t.crs.to_wkt(), block_size=256
+        )
+    if size % TILE:  # crop the VRT to exactly size x size
+        xml = xml.replace(
+            f'rasterXSize="{n * TILE}" rasterYSize="{n * TILE}"',
+            f'rasterXSize="{size}" rasterYSize="{size}"',
+            1,
+        )
+    (folder / "stack.vrt").write_text(xml)
+    bench_meta = {**meta, "tiles": ["BENC-0-0"], "labels": False}
+    (folder / "stack.json").write_text(json.dumps(bench_meta))
+    return folder
+
+
+def _weights(name: str) -> Path:
+    return ROOT / "weights" / name
+
+
+def part_monai(size: int, window: int, overlap: float, batch: int) -> None:
+    import rasterio
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    from glaciermap.models.weights import load_weights
+    from glaciermap.predict.engine import (
+        PredictConfig,
+        StackWindows,
+        card_statistics,
+        predict_stack,
+    )
+    from glaciermap.predict.sliding import gaussian_weight
+
+    stack = tiled_stack(size)
+    weights = _weights("unet3d")
+    model, card = load_weights(weights)
+    meta = json.loads((stack / "stack.json").read_text())
+    mean, std = card_statistics(card, meta["channels"])
+    t, c = card["n_times"], len(meta["channels"])
+    reader = StackWindows(stack / "stack.vrt", list(range(1, t * c + 1)), t, mean, std)
+    x, valid = reader(0, 0, max(reader.height, reader.width))
+    x, valid = x[..., :size, :size], valid[:size, :size]
+    inputs = torch.from_numpy(np.ascontiguousarray(x.reshape(1, t * c, size, size)))
+    weight = torch.from_numpy(gaussian_weight(window))
+
+    def predictor(batch: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = batch.shape
+        return torch.sigmoid(model(batch.view(b, t, c, h, w)))
+
+    torch.set_num_threads(torch.get_num_threads())
+    began = time.perf_counter()
+    with torch.inference_mode():
+        reference = sliding_window_inference(
+            inputs,
+            (window, window),
+            batch,
+            predictor,
+            overlap=overlap,
+            mode="gaussian",
+            roi_weight_map=weight,
+        )
+    monai_s = time.perf_counter() - began
+    began = time.perf_counter()
+    result = predict_stack(
+        weights,
+        stack,
+        OUT / f"monai-{size}",
+        PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
+    )
+    ours_s = time.perf_counter() - began
+    with rasterio.open(result.probability) as src:
+        ours = src.read(1)
+    ref = reference[0, 0].numpy()
+    diff = float(np.nanmax(np.abs(ours[valid] - ref[valid])))
+    print(
+        f"monai  {size}x{size} px window {window} overlap {overlap} batch {batch}: "
+        f"MONAI {monai_s:.1f} s, glaciermap {ours_s:.1f} s (ratio MONAI/glaciermap "
+        f"{monai_s / ours_s:.2f}), max |diff| {diff:.2e} over {int(valid.sum())} valid px"
+    )
+
+
+def part_share(size: int, window: int, overlap: float, batch: int) -> None:
+    import torch
+
+    from glaciermap.models.registry import model_summary
+    from glaciermap.models.weights import load_weights
+    from glaciermap.predict.engine import PredictConfig, predict_stack, torch_batch_fn
+    from glaciermap.predict.sliding import plan_windows
+
+    stack = tiled_stack(size)
+    weights = _weights("unet3d")
+    model, card = load_weights(weights)
+    t, c = card["n_times"], len(card["channels"])
+    flops_px = model_summary(model, t, c, window, window)["flops_per_pixel"]
+    plan = plan_windows(size, size, window, overlap)
+    flops = flops_px * window * window * plan.count
+    result = predict_stack(
+        weights,
+        stack,
+        OUT / f"share-{size}",
+        PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
+    )
+    run = torch_batch_fn(model, torch.device("cpu"))
+    x = np.random.default_rng(0).normal(size=(batch, t, c, window, window)).astype(np.float32)
+    batches = -(-plan.count // batch)
+    run(x)  # warm-up
+    began = time.perf_counter()
+    for _ in range(batches):
+        run(x)
+    tight = time.perf_counter() - began
+    inside = flops / result.seconds / 1e9
+    alone = flops_px * window * window * batches * batch / tight / 1e9
+    print(
+        f"share  {size}x{size} px, {plan.count} windows: predict {result.seconds:.1f} s "
+        f"({result.model_seconds:.1f} s in the model) = {inside:.2f} GFLOP/s; tight loop "
+        f"{tight:.1f} s = {alone:.2f} GFLOP/s; ratio {inside / alone:.2f}"
+    )
+
+
+def _register_first_band() -> None:
+    import torch
+    from torch import nn
+
+    from glaciermap.models.registry import MODELS
+
+    class FirstBandModel(nn.Module):
+        stride = 1
+        accepts_variable_t = True
+
+        def __init__(self, in_channels: int = 2, n_times: int = 15) -> None:
+            super().__init__()
+            self.config = {"in_channels": in_channels, "n_times": n_times}
+            self.scale = nn.Parameter(torch.ones(()))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.scale * x[:, 0, :1]
+
+    MODELS["first_band"] = FirstBandModel
+
+
+def _memory_child(size: int, window: int, overlap: float, batch: int) -> None:
+    import torch
+
+    from glaciermap.models.registry import create_model
+    from glaciermap.models.weights import read_card, save_weights
+    from glaciermap.predict.engine import PredictConfig, predict_stack
+
+    _register_first_band()
+    card = read_card(_weights("unet3d"))
+    model_path = OUT / "first-band"
+    torch.manual_seed(0)
+    model = create_model("first_band", in_channels=2, n_times=card["n_times"])
+    save_weights(model, model_path, {"normalisation": card["normalisation"]})
+    began = time.perf_counter()
+    result = predict_stack(
+        model_path,
+        tiled_stack(size),
+        OUT / f"memory-{size}",
+        PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"memory {size}x{size} px ({result.pixels / 1e6:.0f} M px, {result.windows} windows): "
+        f"{time.perf_counter() - began:.1f} s ({result.model_seconds:.1f} s in the model), "
+        f"peak RSS {peak:.0f} MiB",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["monai", "share", "memory", "all"], default="all")
+    parser.add_argument("--size", type=int, default=1000, help="side of the monai/share stack, px")
+    parser.add_argument("--sizes", default="2000,8000,16000", help="sides for the memory part")
+    parser.add_argument("--window", type=int, default=384)
+    parser.add_argument("--overlap", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        _memory_child(args.memory_child, args.window, args.overlap, args.batch_size)
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.part in ("monai", "all"):
+        part_monai(args.size, args.window, args.overlap, args.batch_size)
+    if args.part in ("share", "all"):
+        part_share(args.size, args.window, args.overlap, args.batch_size)
+    if args.part in ("memory", "all"):
+        for size in (int(s) for s in args.sizes.split(",")):
+            tiled_stack(size)  # built outside the measured process
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-child",
+                    str(size),
+                    "--window",
+                    str(args.window),
+                    "--overlap",
+                    str(args.overlap),
+                    "--batch-size",
+                    str(args.batch_size),
+                ],
+                check=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
