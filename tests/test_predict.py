@@ -305,3 +305,36 @@ def test_cli_predict_errors(run_cli, example_stack, tiny_weights, tmp_path, monk
         assert result.exit_code == 2 and "no CUDA" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_cli_predict_settings_from_config_file(run_cli, example_stack, tiny_weights, tmp_path):
+    config = tmp_path / "glaciermap.toml"
+    config.write_text(
+        "[predict]\nwindow = 128\noverlap = 0.25\nbatch-size = 3\nvectorize = false\n"
+    )
+    out = tmp_path / "cfg"
+    result = run_cli(
+        "--config", config, "predict", example_stack, "-o", out, "--weights", tiny_weights
+    )
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((out / "predict.json").read_text())
+    assert (record["config"]["window"], record["config"]["overlap"]) == (128, 0.25)
+    assert record["config"]["batch_size"] == 3
+    assert not (out / "outlines.gpkg").exists()
+
+
+def test_windows_without_data_skip_the_model():
+    image = np.full((1, 1, 96, 96), np.nan, dtype=np.float32)
+    image[:, :, :20, :20] = 3.0  # data in one corner only
+    plan = plan_windows(96, 96, 32, 0.5)
+    seen: list[int] = []
+
+    def model(x):
+        seen.append(len(x))
+        return x[:, 0, 0]
+
+    result, _, sink = _collect(96, 96)
+    sweep(plan, _array_reader(image), model, sink, batch_size=4)
+    assert sum(seen) == 4  # only the windows that touch the 20 x 20 corner
+    np.testing.assert_allclose(result[:20, :20], 3.0, rtol=1e-6)
+    assert np.isnan(result[20:]).all() and np.isnan(result[:, 20:]).all()

@@ -287,9 +287,14 @@ def sweep(
     model_seconds = 0.0
     done = 0
     for places, x, valid in _prefetched(_batches(plan, read, batch_size), prefetch):
-        began = time.perf_counter()
-        out = batch_fn(x)
-        model_seconds += time.perf_counter() - began
+        # A window without any observed pixel needs no model call: validity is a property of the
+        # pixel, so every pixel of it is no data whichever window reads it (sea, missing tiles).
+        observed = valid.reshape(len(valid), -1).any(axis=1)
+        out = np.zeros((len(places), plan.window, plan.window), dtype=np.float32)
+        if observed.any():
+            began = time.perf_counter()
+            out[observed] = batch_fn(x if observed.all() else x[observed])
+            model_seconds += time.perf_counter() - began
         for (row, col), prediction, ok in zip(places, out, valid, strict=True):
             blender.add(row, col, prediction, ok)
         done += len(places)
