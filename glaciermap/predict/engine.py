@@ -410,17 +410,6 @@ def _check_tiles(stack_dir: Path, meta: dict[str, Any]) -> None:
         )
 
 
-def _read_meta(stack_dir: Path) -> dict[str, Any]:
-    path = stack_dir / "stack.json"
-    try:
-        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read {path}: {exc}", "build the stack first (glaciermap preprocess)"
-        ) from None
-    return meta
-
-
 def card_statistics(card: dict[str, Any], channels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std the weights were trained with (the card's normalisation)."""
     norm = card.get("normalisation")
@@ -464,10 +453,11 @@ def predict_stack(
 
     from glaciermap.models.weights import check_card_against_stack, load_weights
     from glaciermap.training.dataset import select_acquisitions
+    from glaciermap.training.evaluate import read_stack_meta
 
     cfg = config or PredictConfig()
     stack = Path(stack_dir)
-    meta = _read_meta(stack)
+    meta = read_stack_meta(stack)
     _check_tiles(stack, meta)
     device = resolve_device(cfg.device)
     model, card = load_weights(weights, device=device)

@@ -74,7 +74,8 @@ def score_tiles(
     return counts
 
 
-def _stack_meta(stack_dir: Path) -> dict[str, Any]:
+def read_stack_meta(stack_dir: Path) -> dict[str, Any]:
+    """A stack's ``stack.json``; an :class:`InputError` that says to run preprocess when unreadable."""
     path = stack_dir / "stack.json"
     try:
         meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -118,7 +119,7 @@ def evaluate(
     from glaciermap.models.weights import check_card_against_stack, load_weights
 
     stack = Path(stack_dir)
-    meta = _stack_meta(stack)
+    meta = read_stack_meta(stack)
     if not meta.get("labels"):
         raise InputError(
             f"the stack in {stack} has no labels", "rebuild it with --inventory to evaluate"
@@ -227,6 +228,7 @@ __all__ = [
     "evaluate",
     "model_stride",
     "predict_tile",
+    "read_stack_meta",
     "record_evaluation",
     "score_tiles",
     "stack_identity",
