@@ -481,8 +481,9 @@ def predict_stack(
         stack / "stack.vrt", bands, len(indices), mean, std, gdal_cache_mb=cfg.gdal_cache_mb
     )
     plan = plan_windows(reader.height, reader.width, cfg.window, cfg.overlap)
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if device.type == "cpu":  # all the cores this process may use (not the machine's count)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        torch.set_num_threads(max(1, cores or 1))
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
