@@ -338,3 +338,35 @@ def test_windows_without_data_skip_the_model():
     assert sum(seen) == 4  # only the windows that touch the 20 x 20 corner
     np.testing.assert_allclose(result[:20, :20], 3.0, rtol=1e-6)
     assert np.isnan(result[20:]).all() and np.isnan(result[:, 20:]).all()
+
+
+class _RegionReader:
+    """The in-memory reader with ``read_region``, so the sweep reads strips and slices windows."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self.reads = 0
+
+    def read_region(self, row: int, col: int, height: int, width: int):
+        self.reads += 1
+        h, w = self.image.shape[-2:]
+        out = np.full((*self.image.shape[:2], height, width), np.nan, dtype=np.float32)
+        out[..., : h - row, : w - col] = self.image[..., row : row + height, col : col + width]
+        return np.nan_to_num(out, nan=0.0), np.isfinite(out).any(axis=(0, 1))
+
+    def __call__(self, row: int, col: int, size: int):
+        return self.read_region(row, col, size, size)
+
+
+def test_strip_reading_gives_the_same_result_with_fewer_reads():
+    rng = np.random.default_rng(5)
+    image = rng.normal(size=(2, 1, 70, 5000)).astype(np.float32)
+    image[:, :, 30:40, 2040:2100] = np.nan  # no data across a strip boundary
+    plan = plan_windows(70, 5000, 64, 0.5)
+    strips, _, sink_strips = _collect(70, 5000)
+    reader = _RegionReader(image)
+    sweep(plan, reader, lambda x: x[:, 1, 0] * 2, sink_strips, batch_size=3)
+    windows, _, sink_windows = _collect(70, 5000)
+    sweep(plan, _array_reader(image), lambda x: x[:, 1, 0] * 2, sink_windows, batch_size=3)
+    np.testing.assert_array_equal(strips, windows)
+    assert reader.reads == len(plan.rows) * 3 < plan.count  # 5000 px = 3 strips of <= 2048

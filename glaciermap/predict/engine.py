@@ -192,14 +192,20 @@ class StackWindows:
         self, row: int, col: int, size: int, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Window ``(T, C, size, size)`` at ``(row, col)``, normalised in place into ``out``."""
+        return self.read_region(row, col, size, size, out)
+
+    def read_region(
+        self, row: int, col: int, height: int, width: int, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(T, C, height, width)`` at ``(row, col)`` (NaN-padded past the edges, normalised, no data
+        set to 0) and its ``(height, width)`` validity (any finite value)."""
         from rasterio.windows import Window
 
-        h, w = min(size, self.height - row), min(size, self.width - col)
-        n_bands = len(self.bands)
+        h, w = min(height, self.height - row), min(width, self.width - col)
         if out is None:
-            out = np.empty((self.n_times, self.n_channels, size, size), dtype=np.float32)
-        flat = out.reshape(n_bands, size, size)
-        if h < size or w < size:
+            out = np.empty((self.n_times, self.n_channels, height, width), dtype=np.float32)
+        flat = out.reshape(len(self.bands), height, width)
+        if h < height or w < width:
             flat.fill(np.nan)
         flat[:, :h, :w] = self._src().read(
             self.bands, window=Window(col, row, w, h), out_dtype="float32"
@@ -212,21 +218,66 @@ class StackWindows:
         return out, valid
 
 
+STRIP_WIDTH = 2048
+"""Columns read at once by :func:`_batches` from readers with ``read_region``: one read serves every
+window inside it, instead of one read per window (GDAL reads a 1536 px square 7x faster than the 64
+overlapping 384 px windows covering it)."""
+
+
+def _windows(
+    plan: WindowPlan, read: WindowReader
+) -> Iterator[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+    """``((row, col), x, valid)`` for every window, in the plan's order.
+
+    With a reader that has ``read_region``, each row of windows is read in strips of about
+    :data:`STRIP_WIDTH` columns and the windows are sliced from them (views into the strip).
+    """
+    read_region = getattr(read, "read_region", None)
+    size = plan.window
+    if read_region is None:
+        for row, col in plan:
+            x, valid = read(row, col, size)
+            yield (row, col), x, valid
+        return
+    for row in plan.rows:
+        cols = plan.cols
+        i = 0
+        while i < len(cols):
+            j = i + 1  # windows i..j-1 fit in one strip
+            while j < len(cols) and cols[j] + size - cols[i] <= max(STRIP_WIDTH, size):
+                j += 1
+            c0 = cols[i]
+            strip, valid = read_region(row, c0, size, cols[j - 1] + size - c0)
+            for col in cols[i:j]:
+                yield (
+                    (row, col),
+                    strip[..., col - c0 : col - c0 + size],
+                    valid[:, col - c0 : col - c0 + size],
+                )
+            i = j
+
+
 def _batches(
     plan: WindowPlan, read: WindowReader, batch_size: int
 ) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
-    """Batches of windows, each read straight into its slot of a fresh batch array."""
-    windows = list(plan)
-    for start in range(0, len(windows), batch_size):
-        places = windows[start : start + batch_size]
-        first, valid0 = read(*places[0], plan.window)
-        x = np.empty((len(places), *first.shape), dtype=np.float32)
-        valid = np.empty((len(places), *valid0.shape), dtype=bool)
-        x[0], valid[0] = first, valid0
-        del first
-        for i, (row, col) in enumerate(places[1:], start=1):
-            _, valid[i] = read(row, col, plan.window, x[i])
-        yield places, x, valid
+    """Batches of windows, copied into fresh ``(B, T, C, w, w)`` arrays."""
+    pending: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] = []
+    for item in _windows(plan, read):
+        pending.append(item)
+        if len(pending) == batch_size:
+            yield _stack_batch(pending)
+            pending = []
+    if pending:
+        yield _stack_batch(pending)
+
+
+def _stack_batch(
+    items: list[tuple[tuple[int, int], np.ndarray, np.ndarray]],
+) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    places = [place for place, _, _ in items]
+    x = np.stack([window for _, window, _ in items])
+    valid = np.stack([ok for _, _, ok in items])
+    return places, x, valid
 
 
 def _prefetched(iterator: Iterator[Any], depth: int) -> Iterator[Any]:
