@@ -247,7 +247,7 @@ def _register_first_band() -> None:
     MODELS["first_band"] = FirstBandModel
 
 
-def _memory_child(size: int, window: int, overlap: float, batch: int) -> None:
+def _memory_child(size: int, window: int, overlap: float, batch: int, readers: int = 0) -> None:
     import torch
 
     from glaciermap.models.registry import create_model
@@ -265,7 +265,9 @@ def _memory_child(size: int, window: int, overlap: float, batch: int) -> None:
         model_path,
         tiled_stack(size),
         OUT / f"memory-{size}",
-        PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
+        PredictConfig(
+            window=window, overlap=overlap, batch_size=batch, device="cpu", readers=readers
+        ),
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -284,10 +286,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=384)
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument(
+        "--readers", type=int, default=0, help="reader threads (0: predict's default)"
+    )
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        _memory_child(args.memory_child, args.window, args.overlap, args.batch_size)
+        _memory_child(args.memory_child, args.window, args.overlap, args.batch_size, args.readers)
         return
     OUT.mkdir(parents=True, exist_ok=True)
     if args.part in ("monai", "all"):
@@ -309,6 +314,8 @@ def main() -> None:
                     str(args.overlap),
                     "--batch-size",
                     str(args.batch_size),
+                    "--readers",
+                    str(args.readers),
                 ],
                 check=True,
             )

@@ -370,3 +370,6 @@ def test_strip_reading_gives_the_same_result_with_fewer_reads():
     sweep(plan, _array_reader(image), lambda x: x[:, 1, 0] * 2, sink_windows, batch_size=3)
     np.testing.assert_array_equal(strips, windows)
     assert reader.reads == len(plan.rows) * 3 < plan.count  # 5000 px = 3 strips of <= 2048
+    parallel, _, sink_parallel = _collect(70, 5000)
+    sweep(plan, _RegionReader(image), lambda x: x[:, 1, 0] * 2, sink_parallel, readers=3)
+    np.testing.assert_array_equal(parallel, windows)  # strips read by 3 threads, same order

@@ -55,6 +55,12 @@ def predict(
         typer.Option(help="Fraction of a window shared with its neighbour.", min=0.0, max=0.95),
     ] = 0.5,
     batch_size: Annotated[int, typer.Option(help="Windows per model call.", min=1)] = 4,
+    readers: Annotated[
+        int,
+        typer.Option(
+            help="Threads reading the stack (0: 1 on CPU, half the cores up to 4 with CUDA).", min=0
+        ),
+    ] = 0,
     tta: Annotated[
         bool, typer.Option("--tta", help="Average the four flips (4x the time).")
     ] = False,
@@ -116,6 +122,7 @@ def predict(
         window=window,
         overlap=overlap,
         batch_size=batch_size,
+        readers=readers,
         tta=tta,
         device=device,
         threshold=threshold,

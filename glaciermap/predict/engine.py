@@ -9,6 +9,7 @@ interrupted run leaves no file under a final name (and is not resumable: a re-ru
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -16,7 +17,9 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,9 @@ class PredictConfig:
     threshold: float = 0.5
     sigma_scale: float = 0.125
     prefetch: int = 2  # batches read ahead of the model
+    # Strips read in parallel: 0 = automatic (1 on CPU, where the model needs the cores; on CUDA half
+    # the cores, at most 4, since one reader feeds only ~0.6 M px/s). Each adds a strip in memory.
+    readers: int = 0
     # GDAL's block cache while reading the stack (GDAL's default is 5 % of RAM): enough for the blocks
     # of neighbouring windows, so each block is decoded about twice, not four times.
     gdal_cache_mb: int = 256
@@ -224,13 +230,30 @@ window inside it, instead of one read per window (GDAL reads a 1536 px square 7x
 overlapping 384 px windows covering it)."""
 
 
+def _strips(plan: WindowPlan) -> list[tuple[int, int, int, tuple[int, ...]]]:
+    """``(row, col0, width, window columns)`` of every strip, in the plan's order."""
+    size, cols = plan.window, plan.cols
+    strips = []
+    for row in plan.rows:
+        i = 0
+        while i < len(cols):
+            j = i + 1  # windows i..j-1 fit in one strip
+            while j < len(cols) and cols[j] + size - cols[i] <= max(STRIP_WIDTH, size):
+                j += 1
+            strips.append((row, cols[i], cols[j - 1] + size - cols[i], cols[i:j]))
+            i = j
+    return strips
+
+
 def _windows(
-    plan: WindowPlan, read: WindowReader
+    plan: WindowPlan, read: WindowReader, readers: int = 1
 ) -> Iterator[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
     """``((row, col), x, valid)`` for every window, in the plan's order.
 
     With a reader that has ``read_region``, each row of windows is read in strips of about
-    :data:`STRIP_WIDTH` columns and the windows are sliced from them (views into the strip).
+    :data:`STRIP_WIDTH` columns and the windows are sliced from them (views into the strip);
+    ``readers`` > 1 reads that many strips at once in a thread pool (results still in order; one
+    more strip in memory per reader).
     """
     read_region = getattr(read, "read_region", None)
     size = plan.window
@@ -239,30 +262,41 @@ def _windows(
             x, valid = read(row, col, size)
             yield (row, col), x, valid
         return
-    for row in plan.rows:
-        cols = plan.cols
-        i = 0
-        while i < len(cols):
-            j = i + 1  # windows i..j-1 fit in one strip
-            while j < len(cols) and cols[j] + size - cols[i] <= max(STRIP_WIDTH, size):
-                j += 1
-            c0 = cols[i]
-            strip, valid = read_region(row, c0, size, cols[j - 1] + size - c0)
-            for col in cols[i:j]:
+    strips = _strips(plan)
+
+    def load(strip: tuple[int, int, int, tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        row, c0, width, _ = strip
+        return read_region(row, c0, size, width)  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(
+        max_workers=max(1, readers), thread_name_prefix="glaciermap-read"
+    ) as pool:
+        pending: deque[Future[tuple[np.ndarray, np.ndarray]]] = deque()
+        ahead = iter(strips)
+        for strip in itertools.islice(ahead, max(1, readers)):
+            pending.append(pool.submit(load, strip))
+        for row, c0, _, cols in strips:
+            data, valid = pending.popleft().result()
+            following = next(ahead, None)
+            if following is not None:
+                pending.append(pool.submit(load, following))
+            for col in cols:
                 yield (
                     (row, col),
-                    strip[..., col - c0 : col - c0 + size],
+                    data[..., col - c0 : col - c0 + size],
                     valid[:, col - c0 : col - c0 + size],
                 )
-            i = j
+            del data, valid
+        for future in pending:
+            future.cancel()
 
 
 def _batches(
-    plan: WindowPlan, read: WindowReader, batch_size: int
+    plan: WindowPlan, read: WindowReader, batch_size: int, readers: int = 1
 ) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
     """Batches of windows, copied into fresh ``(B, T, C, w, w)`` arrays."""
     pending: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] = []
-    for item in _windows(plan, read):
+    for item in _windows(plan, read, readers):
         pending.append(item)
         if len(pending) == batch_size:
             yield _stack_batch(pending)
@@ -328,6 +362,7 @@ def sweep(
     batch_size: int = 4,
     sigma_scale: float = 0.125,
     prefetch: int = 2,
+    readers: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> float:
     """Run every window of ``plan`` through ``batch_fn`` and blend into rows handed to ``sink``.
@@ -337,7 +372,8 @@ def sweep(
     blender = RowBlender(plan, gaussian_weight(plan.window, sigma_scale), sink)
     model_seconds = 0.0
     done = 0
-    for places, x, valid in _prefetched(_batches(plan, read, batch_size), prefetch):
+    batches = _batches(plan, read, batch_size, readers)
+    for places, x, valid in _prefetched(batches, prefetch):
         # A window without any observed pixel needs no model call: validity is a property of the
         # pixel, so every pixel of it is no data whichever window reads it (sea, missing tiles).
         observed = valid.reshape(len(valid), -1).any(axis=1)
@@ -461,6 +497,15 @@ def _check_tiles(stack_dir: Path, meta: dict[str, Any]) -> None:
         )
 
 
+def _readers(asked: int, device: torch.device) -> int:
+    if asked > 0:
+        return asked
+    if device.type != "cuda":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, (cores or 2) // 2))
+
+
 def card_statistics(card: dict[str, Any], channels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std the weights were trained with (the card's normalisation)."""
     norm = card.get("normalisation")
@@ -563,6 +608,7 @@ def predict_stack(
                     batch_size=cfg.batch_size,
                     sigma_scale=cfg.sigma_scale,
                     prefetch=cfg.prefetch,
+                    readers=_readers(cfg.readers, device),
                     progress=progress,
                 )
             finally:
