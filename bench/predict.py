@@ -8,8 +8,11 @@ Parts, each side by side in one run:
 
 * ``monai``: glaciermap's predict_stack against MONAI's ``sliding_window_inference`` on the same model
   (the shipped weights), the same input, window, overlap and Gaussian weight map; max |difference| and
-  the time ratio MONAI / glaciermap. glaciermap's time includes reading the stack from disk and writing
-  the COGs; MONAI gets the input already normalised in memory.
+  the time ratio MONAI / glaciermap. MONAI runs twice: with the network as loaded (what a MONAI user
+  has) and with the network as glaciermap prepares it for prediction (BatchNorms folded,
+  channels-last: ``glaciermap.models.inference``), so the second ratio compares the sweeps alone.
+  glaciermap's time includes reading the stack from disk and writing the COGs; MONAI gets the input
+  already normalised in memory.
 * ``share``: the model's GFLOP/s inside predict (FLOPs of all windows / predict's wall time) against the
   same batches run back to back in a tight loop; the ratio is the share of predict's time the model has.
 * ``memory``: peak resident memory of predict in a fresh process for square stacks of the given sizes
@@ -126,11 +129,14 @@ def _weights(name: str) -> Path:
     return ROOT / "weights" / name
 
 
-def part_monai(size: int, window: int, overlap: float, batch: int) -> None:
+def part_monai(size: int, window: int, overlap: float, batch: int, repeat: int = 1) -> None:
+    """MONAI with the network as loaded, MONAI with glaciermap's prepared network, and glaciermap;
+    ``repeat`` rounds in turn (noise shows as the spread between rounds)."""
     import rasterio
     import torch
     from monai.inferers import sliding_window_inference
 
+    from glaciermap.models.inference import for_inference
     from glaciermap.models.weights import load_weights
     from glaciermap.predict.engine import (
         PredictConfig,
@@ -143,6 +149,8 @@ def part_monai(size: int, window: int, overlap: float, batch: int) -> None:
     stack = tiled_stack(size)
     weights = _weights("unet3d")
     model, card = load_weights(weights)
+    model.eval()
+    prepared = for_inference(model)
     meta = json.loads((stack / "stack.json").read_text())
     mean, std = card_statistics(card, meta["channels"])
     t, c = card["n_times"], len(meta["channels"])
@@ -152,40 +160,54 @@ def part_monai(size: int, window: int, overlap: float, batch: int) -> None:
     inputs = torch.from_numpy(np.ascontiguousarray(x.reshape(1, t * c, size, size)))
     weight = torch.from_numpy(gaussian_weight(window))
 
-    def predictor(batch: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = batch.shape
-        return torch.sigmoid(model(batch.view(b, t, c, h, w)))
+    def monai(network: torch.nn.Module) -> tuple[float, np.ndarray]:
+        def predictor(batch: torch.Tensor) -> torch.Tensor:
+            b, _, h, w = batch.shape
+            return torch.sigmoid(network(batch.view(b, t, c, h, w)))
 
-    torch.set_num_threads(torch.get_num_threads())
-    began = time.perf_counter()
-    with torch.inference_mode():
-        reference = sliding_window_inference(
-            inputs,
-            (window, window),
-            batch,
-            predictor,
-            overlap=overlap,
-            mode="gaussian",
-            roi_weight_map=weight,
+        began = time.perf_counter()
+        with torch.inference_mode():
+            out = sliding_window_inference(
+                inputs,
+                (window, window),
+                batch,
+                predictor,
+                overlap=overlap,
+                mode="gaussian",
+                roi_weight_map=weight,
+            )
+        return time.perf_counter() - began, out[0, 0].numpy()
+
+    def ours() -> tuple[float, np.ndarray]:
+        began = time.perf_counter()
+        result = predict_stack(
+            weights,
+            stack,
+            OUT / f"monai-{size}",
+            PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
         )
-    monai_s = time.perf_counter() - began
-    began = time.perf_counter()
-    result = predict_stack(
-        weights,
-        stack,
-        OUT / f"monai-{size}",
-        PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
-    )
-    ours_s = time.perf_counter() - began
-    with rasterio.open(result.probability) as src:
-        ours = src.read(1)
-    ref = reference[0, 0].numpy()
-    diff = float(np.nanmax(np.abs(ours[valid] - ref[valid])))
+        seconds = time.perf_counter() - began
+        with rasterio.open(result.probability) as src:
+            return seconds, src.read(1)
+
+    def diff(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.nanmax(np.abs(a[valid] - b[valid])))
+
     print(
-        f"monai  {size}x{size} px window {window} overlap {overlap} batch {batch}: "
-        f"MONAI {monai_s:.1f} s, glaciermap {ours_s:.1f} s (ratio MONAI/glaciermap "
-        f"{monai_s / ours_s:.2f}), max |diff| {diff:.2e} over {int(valid.sum())} valid px"
+        f"monai  {size}x{size} px window {window} overlap {overlap} batch {batch}, "
+        f"{torch.get_num_threads()} threads, {int(valid.sum())} valid px"
     )
+    for round_ in range(1, repeat + 1):
+        plain_s, plain = monai(model)
+        prep_s, prep = monai(prepared)
+        ours_s, mine = ours()
+        print(
+            f"  round {round_}: MONAI (network as loaded) {plain_s:.1f} s, MONAI (glaciermap's "
+            f"prepared network) {prep_s:.1f} s, glaciermap {ours_s:.1f} s; ratio MONAI/glaciermap "
+            f"{plain_s / ours_s:.2f} and {prep_s / ours_s:.2f}; max |diff| glaciermap vs MONAI "
+            f"{diff(mine, plain):.2e} and {diff(mine, prep):.2e}",
+            flush=True,
+        )
 
 
 def part_share(size: int, window: int, overlap: float, batch: int) -> None:
@@ -289,6 +311,7 @@ def main() -> None:
     parser.add_argument(
         "--readers", type=int, default=0, help="reader threads (0: predict's default)"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the monai part")
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -296,7 +319,7 @@ def main() -> None:
         return
     OUT.mkdir(parents=True, exist_ok=True)
     if args.part in ("monai", "all"):
-        part_monai(args.size, args.window, args.overlap, args.batch_size)
+        part_monai(args.size, args.window, args.overlap, args.batch_size, args.repeat)
     if args.part in ("share", "all"):
         part_share(args.size, args.window, args.overlap, args.batch_size)
     if args.part in ("memory", "all"):

@@ -65,6 +65,19 @@ def predict(
         bool, typer.Option("--tta", help="Average the four flips (4x the time).")
     ] = False,
     threshold: Annotated[float, typer.Option(help="Glacier where probability >= this.")] = 0.5,
+    amp: Annotated[
+        bool,
+        typer.Option(
+            "--amp/--no-amp", help="bf16 (else fp16) mixed precision on CUDA; CPU: float32."
+        ),
+    ] = True,
+    channels_last: Annotated[
+        bool,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="Channels-last layout for the model (faster on CPU and GPU; same result).",
+        ),
+    ] = True,
     vectorize: Annotated[
         bool,
         typer.Option("--vectorize/--no-vectorize", help="Also write outlines.gpkg from the mask."),
@@ -126,6 +139,8 @@ def predict(
         tta=tta,
         device=device,
         threshold=threshold,
+        amp=amp,
+        channels_last=channels_last,
     )
     progress = state.progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with progress:

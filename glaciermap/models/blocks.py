@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def check_spatial_size(h: int, w: int, stride: int) -> None:
@@ -67,9 +68,9 @@ class ResidualBlock2d(nn.Module):
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)
-        self.norm1 = nn.BatchNorm2d(out_ch)
+        self.norm1: nn.Module = nn.BatchNorm2d(out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
-        self.norm2 = nn.BatchNorm2d(out_ch)
+        self.norm2: nn.Module = nn.BatchNorm2d(out_ch)
         self.act = nn.ReLU(inplace=True)
         self.skip: nn.Module = (
             nn.Identity()
@@ -81,6 +82,10 @@ class ResidualBlock2d(nn.Module):
         y = self.act(self.norm1(self.conv1(x)))
         y = self.norm2(self.conv2(y))
         return self.act(y + self.skip(x))
+
+    def fold_batch_norms(self) -> None:
+        """Fold the BatchNorms into the convolutions (eval mode, in place; for prediction)."""
+        fold_residual_norms(self)
 
 
 class ResidualBlock3d(nn.Module):
@@ -99,9 +104,9 @@ class ResidualBlock3d(nn.Module):
         kernel = (temporal_kernel, 3, 3)
         padding = (temporal_kernel // 2, 1, 1)
         self.conv1 = nn.Conv3d(in_ch, out_ch, kernel, padding=padding, bias=False)
-        self.norm1 = nn.BatchNorm3d(out_ch)
+        self.norm1: nn.Module = nn.BatchNorm3d(out_ch)
         self.conv2 = nn.Conv3d(out_ch, out_ch, kernel, padding=padding, bias=False)
-        self.norm2 = nn.BatchNorm3d(out_ch)
+        self.norm2: nn.Module = nn.BatchNorm3d(out_ch)
         self.act = nn.ReLU(inplace=True)
         self.skip: nn.Module = (
             nn.Identity()
@@ -113,6 +118,32 @@ class ResidualBlock3d(nn.Module):
         y = self.act(self.norm1(self.conv1(x)))
         y = self.norm2(self.conv2(y))
         return self.act(y + self.skip(x))
+
+    def fold_batch_norms(self) -> None:
+        """Fold the BatchNorms into the convolutions (eval mode, in place; for prediction)."""
+        fold_residual_norms(self)
+
+
+def fold_residual_norms(block: ResidualBlock2d | ResidualBlock3d) -> None:
+    """Fold a residual block's BatchNorms into the convolutions before them (eval mode, in place).
+
+    After it, ``norm1``/``norm2`` are identities and a projecting ``skip`` is one biased convolution;
+    the block computes the same function to float rounding (see :mod:`glaciermap.models.inference`).
+    """
+    if block.training:
+        raise ValueError("fold BatchNorms only in eval mode")
+    if not isinstance(block.norm1, nn.modules.batchnorm._BatchNorm):
+        return  # folded already
+    block.conv1 = fuse_conv_bn_eval(block.conv1, block.norm1)
+    block.norm1 = nn.Identity()
+    assert isinstance(block.norm2, nn.modules.batchnorm._BatchNorm)
+    block.conv2 = fuse_conv_bn_eval(block.conv2, block.norm2)
+    block.norm2 = nn.Identity()
+    if isinstance(block.skip, nn.Sequential):
+        conv, norm = block.skip
+        assert isinstance(conv, nn.Conv2d | nn.Conv3d)
+        assert isinstance(norm, nn.modules.batchnorm._BatchNorm)
+        block.skip = fuse_conv_bn_eval(conv, norm)
 
 
 class UpBlock(nn.Module):

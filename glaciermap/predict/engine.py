@@ -51,6 +51,9 @@ class PredictConfig:
     tta: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 (else fp16) autocast on CUDA; ignored on CPU
+    # Channels-last weights and activations (NDHWC/NHWC): 1.5-2x faster on CPU (oneDNN) and the layout
+    # of cuDNN's tensor-core kernels. Off gives the classic layout, for comparison.
+    channels_last: bool = True
     threshold: float = 0.5
     sigma_scale: float = 0.125
     prefetch: int = 2  # batches read ahead of the model
@@ -111,14 +114,22 @@ BatchFn = Callable[[np.ndarray], np.ndarray]
 
 
 def torch_batch_fn(
-    model: nn.Module, device: torch.device, *, tta: bool = False, amp: bool = True
+    model: nn.Module,
+    device: torch.device,
+    *,
+    tta: bool = False,
+    amp: bool = True,
+    channels_last: bool = True,
 ) -> BatchFn:
     """The model as a batch function: sigmoid of the logits, averaged over flips with ``tta``.
 
-    On CUDA: pinned host memory and asynchronous copies, bf16 autocast where supported (fp16
-    otherwise).
+    The model runs as :func:`~glaciermap.models.inference.for_inference` prepares it (BatchNorms
+    folded; channels-last with ``channels_last``), a copy: ``model`` itself is not changed. On CUDA:
+    pinned host memory and asynchronous copies, bf16 autocast where supported (fp16 otherwise).
     """
-    model = model.to(device).eval()
+    from glaciermap.models.inference import for_inference
+
+    model = for_inference(model.to(device).eval(), channels_last=channels_last)
     cuda = device.type == "cuda"
     dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     use_amp = amp and cuda
@@ -603,7 +614,9 @@ def predict_stack(
                 model_seconds = sweep(
                     plan,
                     reader,
-                    torch_batch_fn(model, device, tta=cfg.tta, amp=cfg.amp),
+                    torch_batch_fn(
+                        model, device, tta=cfg.tta, amp=cfg.amp, channels_last=cfg.channels_last
+                    ),
                     writers,
                     batch_size=cfg.batch_size,
                     sigma_scale=cfg.sigma_scale,
