@@ -3,6 +3,7 @@
     .venv/bin/python bench/predict.py                 # all three parts, on a stack built from the example
     .venv/bin/python bench/predict.py --part monai --size 1000
     .venv/bin/python bench/predict.py --part memory --sizes 2000,8000,16000
+    .venv/bin/python bench/predict.py --part gpu --size 4000 --batch-size 16   # on a CUDA machine
 
 Parts, each side by side in one run:
 
@@ -15,6 +16,9 @@ Parts, each side by side in one run:
   already normalised in memory.
 * ``share``: the model's GFLOP/s inside predict (FLOPs of all windows / predict's wall time) against the
   same batches run back to back in a tight loop; the ratio is the share of predict's time the model has.
+* ``gpu``: on CUDA, glaciermap predict with the shipped unet3d in bf16 over a square stack, pixels per
+  second for each ``--readers`` value given (and the minutes that implies for all of Svalbard, 7.2e8 px),
+  beside the model alone on the same batches in a tight loop (the ceiling the readers must feed).
 * ``memory``: peak resident memory of predict in a fresh process for square stacks of the given sizes
   (a VRT repeating one 2000 px tile), with a one-parameter model (logit = scale x the first band) so that
   the sweep, the IO, the blending and the writing are what is measured; a real model adds a constant
@@ -248,6 +252,60 @@ def part_share(size: int, window: int, overlap: float, batch: int) -> None:
     )
 
 
+SVALBARD_PX = 7.2e8
+
+
+def part_gpu(size: int, window: int, overlap: float, batch: int, readers: list[int]) -> None:
+    import torch
+
+    from glaciermap.models.weights import load_weights
+    from glaciermap.predict.engine import PredictConfig, predict_stack, torch_batch_fn
+    from glaciermap.predict.sliding import plan_windows
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--part gpu needs a CUDA GPU")
+    device = torch.device("cuda")
+    print(f"gpu    {torch.cuda.get_device_name(device)}, torch {torch.__version__}, bf16 autocast")
+    stack = tiled_stack(size)
+    weights = _weights("unet3d")
+    model, card = load_weights(weights)
+    t, c = card["n_times"], len(card["channels"])
+    plan = plan_windows(size, size, window, overlap)
+    new_px = size * size  # every pixel once, whatever the overlap
+    run = torch_batch_fn(model, device)
+    x = np.random.default_rng(0).normal(size=(batch, t, c, window, window)).astype(np.float32)
+    for _ in range(3):
+        run(x)  # warm-up: cuDNN picks its kernels
+    torch.cuda.synchronize()
+    batches = -(-plan.count // batch)
+    began = time.perf_counter()
+    for _ in range(batches):
+        run(x)  # includes the host-to-device copy and the result's way back
+    torch.cuda.synchronize()
+    tight = time.perf_counter() - began
+    rate = new_px / tight
+    print(
+        f"  model alone, {batches} batches of {batch}: {tight:.1f} s = {rate / 1e6:.2f} M px/s "
+        f"-> Svalbard {SVALBARD_PX / rate / 60:.1f} min"
+    )
+    for n in readers:
+        result = predict_stack(
+            weights,
+            stack,
+            OUT / f"gpu-{size}",
+            PredictConfig(
+                window=window, overlap=overlap, batch_size=batch, device="cuda", readers=n
+            ),
+        )
+        rate = result.pixels / result.seconds
+        print(
+            f"  predict {size}x{size} px, readers {n or 'auto'}: {result.seconds:.1f} s "
+            f"({result.model_seconds:.1f} s in the model) = {rate / 1e6:.2f} M px/s -> Svalbard "
+            f"{SVALBARD_PX / rate / 60:.1f} min",
+            flush=True,
+        )
+
+
 def _register_first_band() -> None:
     import torch
     from torch import nn
@@ -302,7 +360,7 @@ def _memory_child(size: int, window: int, overlap: float, batch: int, readers: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["monai", "share", "memory", "all"], default="all")
+    parser.add_argument("--part", choices=["monai", "share", "memory", "gpu", "all"], default="all")
     parser.add_argument("--size", type=int, default=1000, help="side of the monai/share stack, px")
     parser.add_argument("--sizes", default="2000,8000,16000", help="sides for the memory part")
     parser.add_argument("--window", type=int, default=384)
@@ -310,6 +368,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument(
         "--readers", type=int, default=0, help="reader threads (0: predict's default)"
+    )
+    parser.add_argument(
+        "--gpu-readers", default="0,2,4,8", help="--readers values for the gpu part (0: auto)"
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the monai part")
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
@@ -322,6 +383,9 @@ def main() -> None:
         part_monai(args.size, args.window, args.overlap, args.batch_size, args.repeat)
     if args.part in ("share", "all"):
         part_share(args.size, args.window, args.overlap, args.batch_size)
+    if args.part == "gpu":  # not in "all": it needs CUDA
+        readers = [int(r) for r in args.gpu_readers.split(",")]
+        part_gpu(args.size, args.window, args.overlap, args.batch_size, readers)
     if args.part in ("memory", "all"):
         for size in (int(s) for s in args.sizes.split(",")):
             tiled_stack(size)  # built outside the measured process

@@ -64,6 +64,8 @@ def test_channels_last_weights_and_activations() -> None:
     assert torch.equal(inner, x)
     assert inner.permute(0, 2, 1, 3, 4).is_contiguous(memory_format=torch.channels_last_3d)
     assert inner.reshape(3, 2, 8, 8).is_contiguous(memory_format=torch.channels_last)
+    again = channels_innermost(inner)
+    assert again.data_ptr() == inner.data_ptr(), "no copy when the batch is laid out already"
 
 
 def test_folding_needs_eval_mode() -> None:

@@ -373,3 +373,36 @@ def test_strip_reading_gives_the_same_result_with_fewer_reads():
     parallel, _, sink_parallel = _collect(70, 5000)
     sweep(plan, _RegionReader(image), lambda x: x[:, 1, 0] * 2, sink_parallel, readers=3)
     np.testing.assert_array_equal(parallel, windows)  # strips read by 3 threads, same order
+
+
+def test_batches_come_channels_innermost(example_stack):
+    """The reader lays batches out with C innermost, so the prepared model converts nothing."""
+    import torch
+
+    from glaciermap.models.inference import channels_innermost
+    from glaciermap.predict.engine import StackWindows, _batches
+    from glaciermap.predict.sliding import plan_windows
+
+    reader = StackWindows(example_stack / "stack.vrt", range(1, 7), 3, np.zeros(2), np.ones(2))
+    plan = plan_windows(reader.height, reader.width, 64, 0.5)
+    _, x, _ = next(_batches(plan, reader, 3))
+    tensor = torch.from_numpy(x)
+    assert tensor.shape == (3, 3, 2, 64, 64)
+    assert channels_innermost(tensor).data_ptr() == tensor.data_ptr()
+    for i, (row, col) in enumerate(list(plan)[:3]):
+        expected, _ = reader(row, col, 64)
+        assert np.array_equal(x[i], expected)
+
+
+def test_predict_does_not_import_triton():
+    """torch.utils.flop_counter pulls in triton (~100 MB resident); predict's imports must not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import glaciermap.models, glaciermap.predict.engine, glaciermap.models.inference\n"
+        "print('TRITON', 'triton' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "TRITON False" in out.stdout

@@ -71,8 +71,8 @@ class InferenceModel(nn.Module):
         self.stride = int(getattr(network, "stride", 1) or 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.channels_last:
-            x = channels_innermost(x)
+        # Either conversion is free when the batch is already so laid out.
+        x = channels_innermost(x) if self.channels_last else x.contiguous()
         out: Tensor = self.network(x)
         return out.contiguous()
 

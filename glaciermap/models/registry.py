@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from glaciermap.errors import InputError
 from glaciermap.models.convlstm_unet import ConvLSTMUNet
@@ -45,6 +44,10 @@ def model_summary(model: nn.Module, t: int, c: int, h: int, w: int) -> dict[str,
     products, a multiply-add being 2), divided by ``h * w``. The pass runs on a copy of the model on the
     ``meta`` device, so it costs no arithmetic and no memory even for full-size patches.
     """
+    # Imported here: torch.utils.flop_counter pulls in triton (~100 MB resident) for every user of
+    # glaciermap.models otherwise, predict included.
+    from torch.utils.flop_counter import FlopCounterMode
+
     parameters = sum(p.numel() for p in model.parameters())
     shadow = copy.deepcopy(model).to("meta").eval()
     counter = FlopCounterMode(display=False)

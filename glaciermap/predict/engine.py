@@ -56,7 +56,9 @@ class PredictConfig:
     channels_last: bool = True
     threshold: float = 0.5
     sigma_scale: float = 0.125
-    prefetch: int = 2  # batches read ahead of the model
+    # Batches built ahead of the model: -1 = automatic (1 on CPU, where the model is the bottleneck and
+    # each batch held costs its size, 71 MB at 4 x 15 x 2 x 384²; 2 on CUDA).
+    prefetch: int = -1
     # Strips read in parallel: 0 = automatic (1 on CPU, where the model needs the cores; on CUDA half
     # the cores, at most 4, since one reader feeds only ~0.6 M px/s). Each adds a strip in memory.
     readers: int = 0
@@ -224,14 +226,18 @@ class StackWindows:
         flat = out.reshape(len(self.bands), height, width)
         if h < height or w < width:
             flat.fill(np.nan)
-        flat[:, :h, :w] = self._src().read(
-            self.bands, window=Window(col, row, w, h), out_dtype="float32"
-        )
+        # Straight into the buffer (GDAL writes through the view's strides): no strip-sized temporary.
+        self._src().read(self.bands, window=Window(col, row, w, h), out=flat[:, :h, :w])
         out -= self.mean
         out /= self.std
-        finite = np.isfinite(out)
-        valid = np.asarray(finite.any(axis=(0, 1)))
-        out[~finite] = 0.0
+        # Band by band, so the temporaries are one band's size, not the strip's (30 x smaller).
+        valid = np.zeros((height, width), dtype=bool)
+        finite = np.empty((height, width), dtype=bool)
+        for band in flat:
+            np.isfinite(band, out=finite)
+            valid |= finite
+            np.logical_not(finite, out=finite)
+            band[finite] = 0.0
         return out, valid
 
 
@@ -305,47 +311,61 @@ def _windows(
 def _batches(
     plan: WindowPlan, read: WindowReader, batch_size: int, readers: int = 1
 ) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
-    """Batches of windows, copied into fresh ``(B, T, C, w, w)`` arrays."""
-    pending: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] = []
-    for item in _windows(plan, read, readers):
-        pending.append(item)
-        if len(pending) == batch_size:
-            yield _stack_batch(pending)
-            pending = []
-    if pending:
-        yield _stack_batch(pending)
+    """Batches ``(places, x (B, T, C, w, w), valid (B, w, w))`` of the plan's windows, in order.
 
-
-def _stack_batch(
-    items: list[tuple[tuple[int, int], np.ndarray, np.ndarray]],
-) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
-    places = [place for place, _, _ in items]
-    x = np.stack([window for _, window, _ in items])
-    valid = np.stack([ok for _, _, ok in items])
-    return places, x, valid
+    ``x`` is stored with ``C`` innermost (the strides of a ``(B, T, w, w, C)`` array): the
+    channels-last layout the prepared model convolves (:mod:`glaciermap.models.inference`), so the
+    batch needs no second copy to get there. Each window is copied in as it arrives, so the strip it
+    was sliced from is released as soon as its last window is taken.
+    """
+    left = plan.count
+    places: list[tuple[int, int]] = []
+    x: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    for place, window, ok in _windows(plan, read, readers):
+        if x is None or valid is None:
+            t, c, h, w = window.shape
+            n = min(batch_size, left)
+            x = np.empty((n, t, h, w, c), dtype=np.float32).transpose(0, 1, 4, 2, 3)
+            valid = np.empty((n, h, w), dtype=bool)
+        x[len(places)] = window
+        valid[len(places)] = ok
+        places.append(place)
+        del window, ok
+        if len(places) == len(x):
+            left -= len(places)
+            yield places, x, valid
+            places, x, valid = [], None, None
 
 
 def _prefetched(iterator: Iterator[Any], depth: int) -> Iterator[Any]:
-    """Run ``iterator`` in a thread, ``depth`` items ahead; exceptions re-raised in the caller."""
+    """Run ``iterator`` in a thread, at most ``depth`` items ahead of the one the caller holds.
+
+    The producer takes a slot before it builds an item and the caller frees it when it takes one, so
+    at most ``depth + 1`` items exist at once (a bounded queue alone would allow ``depth + 2``: one
+    more held by the blocked producer). Exceptions are re-raised in the caller.
+    """
     if depth < 1:
         yield from iterator
         return
-    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
+    items: queue.Queue[Any] = queue.Queue()
+    slots = threading.Semaphore(depth)
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            while True:
+                while not slots.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            items.put(("end", done))
+                item = next(iterator, _END)
+                if item is _END:
+                    items.put(("end", None))
+                    return
+                items.put(("item", item))
+                del item
         except BaseException as exc:  # handed to the consumer, which re-raises it
             items.put(("error", exc))
 
@@ -354,14 +374,19 @@ def _prefetched(iterator: Iterator[Any], depth: int) -> Iterator[Any]:
     try:
         while True:
             kind, value = items.get()
+            slots.release()
             if kind == "end":
                 return
             if kind == "error":
                 raise value
             yield value
+            del value
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+_END = object()
 
 
 def sweep(
@@ -436,30 +461,47 @@ class _RowWriters:
             probability, "w", **{**base, "dtype": "float32", "nodata": float("nan")}
         )
         self.mask = rasterio.open(mask, "w", **{**base, "dtype": "uint8", "nodata": MASK_NODATA})
-        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        # One buffer of rows not yet written, reused: no list of chunks, no concatenated copy.
+        self.values = np.empty((0, self.width), dtype=np.float32)
+        self.masks = np.empty((0, self.width), dtype=np.uint8)
         self.pending_rows = 0
         self.written = 0  # rows on disk
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= len(self.values):
+            return
+        # Room for a block row plus the arriving chunk (one window row of windows at most, usually).
+        capacity = max(rows, self.BLOCK + 2 * (rows - self.pending_rows))
+        for name in ("values", "masks"):
+            old = getattr(self, name)
+            grown = np.empty((capacity, self.width), dtype=old.dtype)
+            grown[: self.pending_rows] = old[: self.pending_rows]
+            setattr(self, name, grown)
 
     def __call__(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
         if row0 != self.written + self.pending_rows:
             raise ValueError(f"rows must arrive in order: got {row0}")
-        mask = np.where(valid, (values >= self.threshold).astype(np.uint8), np.uint8(MASK_NODATA))
-        self.pending.append((values, mask))
-        self.pending_rows += len(values)
+        n, p = len(values), self.pending_rows
+        self._reserve(p + n)
+        self.values[p : p + n] = values
+        masks = self.masks[p : p + n]
+        np.greater_equal(values, self.threshold, out=masks, casting="unsafe")
+        masks[~valid] = MASK_NODATA
+        self.pending_rows += n
         if self.pending_rows >= self.BLOCK:
             self._write(self.pending_rows - self.pending_rows % self.BLOCK)
 
     def _write(self, n: int) -> None:
         from rasterio.windows import Window
 
-        values = np.concatenate([v for v, _ in self.pending])
-        mask = np.concatenate([m for _, m in self.pending])
         window = Window(0, self.written, self.width, n)
-        self.prob.write(values[:n], 1, window=window)
-        self.mask.write(mask[:n], 1, window=window)
+        self.prob.write(self.values[:n], 1, window=window)
+        self.mask.write(self.masks[:n], 1, window=window)
         self.written += n
-        self.pending = [(values[n:], mask[n:])] if n < len(values) else []
-        self.pending_rows = len(values) - n
+        left = self.pending_rows - n  # < BLOCK <= n, so the two ranges do not overlap
+        self.values[:left] = self.values[n : n + left]
+        self.masks[:left] = self.masks[n : n + left]
+        self.pending_rows = left
 
     def close(self) -> None:
         if self.pending_rows and not self.prob.closed:
@@ -620,7 +662,9 @@ def predict_stack(
                     writers,
                     batch_size=cfg.batch_size,
                     sigma_scale=cfg.sigma_scale,
-                    prefetch=cfg.prefetch,
+                    prefetch=cfg.prefetch
+                    if cfg.prefetch >= 0
+                    else (2 if device.type == "cuda" else 1),
                     readers=_readers(cfg.readers, device),
                     progress=progress,
                 )
