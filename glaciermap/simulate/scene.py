@@ -74,7 +74,7 @@ class SimulationResult:
     crs_counts: dict[str, int]
 
 
-def _streams(seed: int, region: str, year: int) -> dict[str, np.random.Generator]:
+def random_streams(seed: int, region: str, year: int) -> dict[str, np.random.Generator]:
     """Independent random streams: the landscape depends on (seed, region), the rest also on the year."""
     key = zlib.crc32(region.encode())
     land = np.random.SeedSequence([seed, key])
@@ -163,10 +163,10 @@ def simulate_year(
     bounds = grid_bounds(region)
     out = Path(out_dir)
     _prepare_output(out)
-    streams = _streams(seed, region.name, year)
+    streams = random_streams(seed, region.name, year)
 
     landscape = _build_landscape(region, bounds, outlines, streams["landscape"])
-    plan = _plan(region, landscape, year, n_acquisitions, streams["plan"])
+    plan = plan_for_region(region, landscape.bounds, year, n_acquisitions, streams["plan"])
     from glaciermap.simulate import physics
 
     climate = physics.draw_year_climate(streams["climate"])
@@ -302,12 +302,19 @@ def _centre_lonlat(crs: str, x: float, y: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def _plan(region: Region, landscape, year: int, n: int, rng: np.random.Generator) -> YearPlan:  # type: ignore[no-untyped-def]
+def plan_for_region(
+    region: Region,
+    bounds: tuple[float, float, float, float],
+    year: int,
+    n: int,
+    rng: np.random.Generator,
+) -> YearPlan:
+    """The year's passes over ``bounds`` (region CRS): stripes across the look direction."""
     from pyproj import CRS, Proj
 
     from glaciermap.simulate.acquisitions import track_heading_deg
 
-    minx, miny, maxx, maxy = landscape.bounds
+    minx, miny, maxx, maxy = bounds
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     lon, lat = _centre_lonlat(region.crs, cx, cy)
     convergence = float(
