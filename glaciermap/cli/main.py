@@ -10,6 +10,7 @@ import typer
 
 from glaciermap import __version__
 from glaciermap.cli import diff as diff_cli
+from glaciermap.cli import download as download_cli
 from glaciermap.cli import evaluate as evaluate_cli
 from glaciermap.cli import predict as predict_cli
 from glaciermap.cli import preprocess as preprocess_cli
@@ -32,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("download")(download_cli.download)
 app.command("vectorize")(vectorize_cli.vectorize)
 app.command("diff")(diff_cli.diff)
 app.command("simulate")(simulate_cli.simulate)

@@ -185,7 +185,7 @@ def search_scenes(
             ) from None
         raise
     scenes = scenes_from_products(results)
-    log.info("search: %d IW SLC scene(s) from %s", len(scenes), where)
+    log.debug("search: %d IW SLC scene(s) from %s", len(scenes), where)
     return scenes
 
 

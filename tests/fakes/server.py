@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,7 +102,14 @@ class FakeServer:
 
             do_GET = do_POST = do_PATCH = do_HEAD = do_PUT = do_DELETE = _handle  # noqa: N815
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        class _Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # Kept for assertions instead of printed: a client that hangs up mid-response
+                # (as the fetcher does after a fault) is expected here.
+                outer.errors.append(traceback.format_exc())
+
+        self.errors: list[str] = []
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.scheme = "http"
         if tls is not None:
