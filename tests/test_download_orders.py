@@ -164,3 +164,33 @@ def test_no_credentials_at_all(monkeypatch, tmp_path):
     monkeypatch.setenv("NETRC", str(tmp_path / "none"))
     with pytest.raises(AuthError, match="no Earthdata Login credentials"):
         find_credentials(interactive=False)
+
+
+def test_recorded_hyp3_responses_read_as_the_fake_writes_them(shared_data, tmp_path):
+    """The documented job listing parses through hyp3_sdk into files to fetch; the fake's 401 body
+    is the documented one."""
+    import json
+
+    from fakes.hyp3 import UNAUTHORISED
+    from hyp3_sdk import Job
+
+    from glaciermap.download.orders import OrderState, Product
+    from glaciermap.download.run import files_to_fetch
+    from glaciermap.workspace import Workspace
+
+    folder = shared_data / "hyp3"
+    assert json.loads((folder / "hyp3-docs_api_L44.json").read_text()) == UNAUTHORISED
+    listing = json.loads((folder / "hyp3-docs_api_L295.json").read_text())
+    job = Job.from_dict(listing["jobs"][0])
+    assert job.status_code == "SUCCEEDED" and job.job_type == "RTC_GAMMA"
+    workspace = Workspace.open(tmp_path / "ws")
+    catalog = workspace.catalog()
+    state = OrderState(
+        Product("RTC_GAMMA", tuple(job.job_parameters["granules"]), 0), "succeeded", job
+    )
+    wanted, skipped = files_to_fetch([state], catalog, workspace, tmp_path / "ws" / "raw")
+    catalog.close()
+    ((remote, job_id),) = wanted
+    assert remote.path.name == "S1A_IW_20150621T120220_SVP_RTC30_G_gpuned_0AEA.zip"
+    assert remote.size == 28676279 and job_id == "20c377be-2511-46a8-b908-e015abd3c24e"
+    assert remote.url.startswith("https://hyp3-contentbucket") and skipped == 0
