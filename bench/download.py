@@ -12,6 +12,8 @@ the same server limits):
   (no verification); the ratio curl / glaciermap is >= 1 when glaciermap is as fast or faster.
 * resuming: a large file whose first transfer is cut half way; bytes the server sent in all against
   the file's size (anything above it was fetched twice).
+* ``--members DIR``: for the product zips in DIR (e.g. a `glaciermap simulate` scene), the share of
+  their bytes that fetching only the members preprocess reads transfers.
 """
 
 from __future__ import annotations
@@ -131,6 +133,28 @@ def _resume(base: str, path: str, size: int, scratch: Path) -> None:
     )
 
 
+def members_share(folder: Path) -> None:
+    import zipfile
+
+    from glaciermap.download.members import needed_members
+
+    totals: dict[str, list[int]] = {}
+    for path in sorted(folder.glob("*.zip")):
+        with zipfile.ZipFile(path) as archive:
+            needed = needed_members(path.stem, archive.namelist())
+            part = sum(archive.getinfo(n).compress_size for n in needed)
+        kind = "INSAR" if "_INT" in path.stem else "RTC"
+        entry = totals.setdefault(kind, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += part
+        entry[2] += path.stat().st_size
+    for kind, (count, part, whole) in totals.items():
+        print(
+            f"members {kind:5s} {count} zips, {whole / 1e6:.1f} MB: the needed members are "
+            f"{part / 1e6:.1f} MB ({100 * part / whole:.0f} %)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=300, help="number of small files")
@@ -138,7 +162,11 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=3, help="number of large files")
     parser.add_argument("--large-mb", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--members", type=Path, help="only report the member share of DIR's zips")
     args = parser.parse_args()
+    if args.members:
+        members_share(args.members)
+        return
     if shutil.which("curl") is None:
         raise SystemExit("curl is not installed")
     small = [f"/files/small/{i}.bin" for i in range(args.small)]

@@ -11,6 +11,7 @@ from fakes.cmr import FakeCMR  # noqa: E402
 from fakes.hyp3 import FakeHyP3, Fault, FileBucket  # noqa: E402
 from fakes.server import FakeServer, ca_bundle  # noqa: E402
 
+from glaciermap.io.hyp3 import open_product  # noqa: E402
 from glaciermap.regions import BUILTIN_REGIONS  # noqa: E402
 from glaciermap.simulate.catalogue import simulated_scenes  # noqa: E402
 
@@ -73,8 +74,18 @@ def test_a_run_orders_waits_fetches_and_a_second_run_does_nothing(run_cli, servi
     assert result.exit_code == 0, result.stderr
     assert "12 ordered now" in result.stdout and "12 fetched" in result.stdout
     raw = tmp_path / "workspace" / "raw" / "synthetic" / "2016"
-    zips = sorted(p.name for p in raw.iterdir())
-    assert len(zips) == 12 and all(z.endswith(".zip") and not z.startswith(".") for z in zips)
+    products = sorted(raw.iterdir())
+    # Only the members preprocess reads, as unpacked product folders; nothing hidden left behind.
+    assert len(products) == 12 and all(p.is_dir() and not p.name.startswith(".") for p in products)
+    for folder in products:
+        product = open_product(folder)
+        suffixes = sorted(f.name[len(product.base) :] for f in folder.iterdir())
+        if product.kind == "RTC":
+            assert suffixes == [".README.md.txt", "_HH.tif", "_ls_map.tif"]
+        else:
+            assert suffixes == [".README.md.txt", "_corr.tif"]
+    zip_bytes = sum(f["size"] for j in hyp3.jobs.values() for f in j["files"])
+    assert hyp3.bucket.bytes_sent < 0.8 * zip_bytes
     sent, submissions = hyp3.bucket.bytes_sent, len(hyp3.submissions)
 
     again = run_cli(*_args(services, "--acquisitions", "3", "--watch"))
@@ -117,6 +128,7 @@ def test_a_file_that_keeps_failing_is_one_error_and_nothing_partial_is_final(
     assert "Traceback" not in result.stderr
     raw = tmp_path / "workspace" / "raw" / "synthetic" / "2016"
     assert len([p for p in raw.iterdir() if not p.name.startswith(".")]) == 3
+    assert all(p.is_dir() for p in raw.iterdir() if not p.name.startswith("."))
 
 
 def test_bad_credentials_are_one_line_naming_the_ways_and_never_the_token(
@@ -162,3 +174,18 @@ def test_import_registers_products_fetched_by_hand(run_cli, services, tmp_path):
     (hand / "S1A_IW_20160113T150000_DHP_RTC10_G_gpuned_0000.zip").write_bytes(b"PK\x03\x04 broken")
     result = run_cli("download", "--region", "synthetic", "--year", "2016", "--import", hand)
     assert result.exit_code == 2 and "cannot be imported" in result.stderr
+
+
+def test_whole_zips_and_servers_without_ranges_get_the_zip(run_cli, services, tmp_path):
+    _, hyp3 = services
+    result = run_cli(*_args(services, "--acquisitions", "1", "--watch", "--whole-zips"))
+    assert result.exit_code == 0, result.stderr
+    raw = tmp_path / "workspace" / "raw" / "synthetic" / "2016"
+    assert sorted(p.suffix for p in raw.iterdir()) == [".zip"] * 4
+    for stored in hyp3.bucket.files.values():
+        stored.ranges = False
+    for product in raw.iterdir():
+        product.unlink()
+    result = run_cli(*_args(services, "--acquisitions", "1", "--watch"))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.suffix for p in raw.iterdir() if not p.name.startswith(".")) == [".zip"] * 4

@@ -163,3 +163,61 @@ def test_many_files_in_parallel(bucket, tmp_path, product):
     results = Fetcher().fetch_all(remotes, workers=4)
     assert all(not isinstance(r, BaseException) for r in results)
     assert all(r.path.read_bytes() == product[1] for r in remotes)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Members of a remote zip
+
+
+def test_members_only_the_needed_ones_resumed_and_crc_checked(bucket, fetcher, tmp_path, product):
+    from glaciermap.download.members import fetch_members
+    from glaciermap.io.hyp3 import open_product
+
+    name, data = product
+    url = bucket.put(f"/files/job/{name}", data)
+    target = tmp_path / "raw" / name.removesuffix(".zip")
+    result = fetch_members(fetcher, url, len(data), target)
+    assert result.folder == target and open_product(target).co_pol == "HH"
+    assert sorted(p.name.removeprefix(target.name) for p in target.iterdir()) == [
+        ".README.md.txt",
+        "_HH.tif",
+        "_ls_map.tif",
+    ]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in result.members:
+            assert (target / member.split("/")[1]).read_bytes() == archive.read(member)
+    assert bucket.bytes_sent == result.bytes_fetched < len(data)
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # nothing hidden left
+
+    # A connection dropped inside a member: that member resumes where it stopped.
+    again = tmp_path / "again" / target.name
+    bucket.files[f"/files/job/{name}"].faults = [Fault(), Fault(), Fault(cut_after=100)]
+    before = bucket.bytes_sent
+    fetch_members(fetcher, url, len(data), again)
+    assert open_product(again).co_pol == "HH"
+    ranges = [r.headers.get("Range") for r in bucket.server.log[-6:]]
+    resumed = [r for r in ranges if r]
+    assert len(resumed) == len(set(resumed)), "no range asked twice"
+    assert bucket.bytes_sent - before == result.bytes_fetched
+
+
+def test_a_damaged_member_is_an_error_and_nothing_final(bucket, fetcher, tmp_path, product):
+    from glaciermap.download.members import fetch_members
+
+    name, data = product
+    url = bucket.put(f"/files/job/{name}", data)
+    # The tail and the first local header arrive intact; the first member's bytes are corrupted.
+    bucket.files[f"/files/job/{name}"].faults = [Fault(), Fault(), Fault(corrupt=True)]
+    target = tmp_path / "raw" / name.removesuffix(".zip")
+    with pytest.raises(RemoteError, match="CRC"):
+        fetch_members(fetcher, url, len(data), target)
+    assert not target.exists()
+
+
+def test_without_ranges_the_caller_is_told_to_fetch_the_zip(bucket, fetcher, tmp_path, product):
+    from glaciermap.download.members import NotRangeable, fetch_members
+
+    name, data = product
+    url = bucket.put(f"/files/job/{name}", data, ranges=False)
+    with pytest.raises(NotRangeable):
+        fetch_members(fetcher, url, len(data), tmp_path / name.removesuffix(".zip"))

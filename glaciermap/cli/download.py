@@ -49,6 +49,14 @@ def download(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Files fetched at once.", min=1)] = 4,
+    whole_zips: Annotated[
+        bool,
+        typer.Option(
+            "--whole-zips",
+            help="Fetch whole product zips, not only the members preprocess reads (co-pol "
+            "backscatter, ls_map, coherence, README).",
+        ),
+    ] = False,
     max_attempts: Annotated[
         int, typer.Option(help="HyP3 jobs ordered per product before giving up on it.", min=1)
     ] = 3,
@@ -114,7 +122,18 @@ def download(
     assert credentials is not None
     hyp3 = connect(credentials, hyp3_url)
     report = _run(
-        state, downloads, workspace, chosen, year, plan, hyp3, watch, poll, workers, max_attempts
+        state,
+        downloads,
+        workspace,
+        chosen,
+        year,
+        plan,
+        hyp3,
+        watch,
+        poll,
+        workers,
+        max_attempts,
+        whole_zips,
     )
     _print_report(state, report, workspace.raw_dir(chosen.name, year), watch)
     if report.failed:
@@ -127,7 +146,20 @@ def download(
         )
 
 
-def _run(state, downloads, workspace, region, year, plan, hyp3, watch, poll, workers, max_attempts):  # type: ignore[no-untyped-def]
+def _run(
+    state,
+    downloads,
+    workspace,
+    region,
+    year,
+    plan,
+    hyp3,
+    watch,
+    poll,
+    workers,
+    max_attempts,
+    whole_zips,
+):  # type: ignore[no-untyped-def]
     import threading
 
     from rich.progress import BarColumn, TextColumn
@@ -161,6 +193,7 @@ def _run(state, downloads, workspace, region, year, plan, hyp3, watch, poll, wor
             poll_seconds=poll,
             workers=workers,
             max_attempts=max_attempts,
+            whole_zips=whole_zips,
             on_jobs=on_jobs,
             on_files=on_files,
             on_bytes=on_bytes,

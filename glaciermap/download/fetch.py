@@ -227,55 +227,93 @@ class Fetcher:
         self, remote: RemoteFile, on_bytes: Callable[[int], None] | None
     ) -> tuple[int, int, str | None]:
         """Bring the part file to the whole size; returns (bytes fetched, bytes kept, checksum)."""
+        return self._pull(
+            remote.url, part_path(remote.path), remote.path.name, remote.size, on_bytes
+        )
+
+    def fetch_range(
+        self,
+        url: str,
+        offset: int,
+        length: int,
+        part: Path,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> int:
+        """Bytes ``[offset, offset + length)`` of ``url`` into ``part``, resuming what ``part``
+        holds; returns the bytes fetched now.
+
+        Raises:
+            NotRangeable: the server ignores ranges (answers 200).
+        """
+        fetched, _, _ = self._pull(
+            url, part, part.name, length, on_bytes, offset=offset, ranged=True
+        )
+        return fetched
+
+    def _pull(
+        self,
+        url: str,
+        part: Path,
+        label: str,
+        total: int | None,
+        on_bytes: Callable[[int], None] | None,
+        *,
+        offset: int = 0,
+        ranged: bool = False,
+    ) -> tuple[int, int, str | None]:
         import requests
         import urllib3
 
-        part = part_path(remote.path)
+        from glaciermap.download.members import NotRangeable
+
         fetched = 0
         kept = part.stat().st_size if part.exists() else 0
         checksum: str | None = None
-        total = remote.size
         attempt = 0
         while True:
             have = part.stat().st_size if part.exists() else 0
             if total is not None and have == total:
                 return fetched, kept, checksum
+            if total is not None and have > total:
+                part.unlink()
+                continue
             headers = {"x-amz-checksum-mode": "ENABLED", "Accept-Encoding": "identity"}
-            if have:
+            if ranged:
+                assert total is not None
+                headers["Range"] = f"bytes={offset + have}-{offset + total - 1}"
+            elif have:
                 headers["Range"] = f"bytes={have}-"
             try:
                 with self._session().get(
-                    remote.url, headers=headers, stream=True, timeout=self.timeout
+                    url, headers=headers, stream=True, timeout=self.timeout
                 ) as response:
                     status = response.status_code
                     if status in RETRY_STATUSES:
                         if attempt >= self.retries:
                             raise RemoteError(
-                                f"{remote.path.name}: the server answered {status} "
-                                f"{self.retries + 1} times",
+                                f"{label}: the server answered {status} {self.retries + 1} times",
                                 "try again later",
                             )
                         self._wait(attempt, _retry_after(response.headers.get("Retry-After")))
                         attempt += 1
                         continue
-                    if status == 416 and have:
+                    if status == 416 and have and not ranged:
                         # The part file is as long as the object (or longer): check it or restart.
                         size = response.headers.get("Content-Range", "").rpartition("/")[2]
                         if size.isdigit() and int(size) == have:
-                            total = have
                             return fetched, kept, checksum
                         part.unlink()
                         continue
                     if status in (401, 403, 404, 410):
                         raise RemoteError(
-                            f"{remote.path.name}: the server answered {status} for {remote.url}",
+                            f"{label}: the server answered {status} for {url}",
                             "the HyP3 job has probably expired; run the download again to "
                             "order it anew",
                         )
                     if status not in (200, 206):
-                        raise RemoteError(
-                            f"{remote.path.name}: unexpected HTTP {status} from the server"
-                        )
+                        raise RemoteError(f"{label}: unexpected HTTP {status} from the server")
+                    if ranged and status != 206:
+                        raise NotRangeable(f"the server answered {status} to a Range request")
                     checksum = _checksum_from(response.headers) or checksum
                     mode = "ab"
                     if status == 206:
@@ -284,11 +322,9 @@ class Fetcher:
                             .removeprefix("bytes ")
                             .partition("/")
                         )
-                        if int(start.split("-")[0]) != have:
-                            raise RemoteError(
-                                f"{remote.path.name}: the server resumed at the wrong offset"
-                            )
-                        if size.isdigit():
+                        if int(start.split("-")[0]) != offset + have:
+                            raise RemoteError(f"{label}: the server resumed at the wrong offset")
+                        if size.isdigit() and not ranged:
                             total = int(size)
                     else:
                         mode = "wb"  # the whole object: the range was ignored or not asked for
@@ -316,11 +352,11 @@ class Fetcher:
             ) as exc:
                 if attempt >= self.retries:
                     raise RemoteError(
-                        f"{remote.path.name}: the connection failed {self.retries + 1} times "
+                        f"{label}: the connection failed {self.retries + 1} times "
                         f"({type(exc).__name__})",
                         "check the network connection; the next run resumes where this one stopped",
                     ) from None
-                log.info("%s: %s, resuming", remote.path.name, type(exc).__name__)
+                log.info("%s: %s, resuming", label, type(exc).__name__)
                 self._wait(attempt)
                 attempt += 1
             except OSError as exc:

@@ -13,6 +13,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,11 +162,29 @@ def _verifies_locally(path: Path) -> bool:
     return True
 
 
+def _recorded(catalog: Catalog, workspace: Workspace, path: Path) -> str | None:
+    row = catalog.execute(
+        "SELECT state FROM files WHERE path=?", (workspace.relative(path),)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _folder_is_product(folder: Path) -> bool:
+    from glaciermap.errors import InputError
+    from glaciermap.io.hyp3 import open_product
+
+    try:
+        open_product(folder)
+    except InputError:
+        return False
+    return True
+
+
 def files_to_fetch(
     states: list[OrderState], catalog: Catalog, workspace: Workspace, raw_dir: Path
 ) -> tuple[list[tuple[RemoteFile, str]], int]:
-    """``(file, job id)`` for every succeeded job's files not yet verified on disk, and how many
-    were skipped as verified already."""
+    """``(file, job id)`` for every succeeded job's files not yet on disk (as the zip or as the
+    unpacked folder of its members), and how many were skipped as there already."""
     wanted: list[tuple[RemoteFile, str]] = []
     skipped = 0
     for state in states:
@@ -174,22 +193,68 @@ def files_to_fetch(
         for listed in state.job.files or []:
             target = raw_dir / Path(listed["filename"]).name
             remote = RemoteFile(listed["url"], target, size=listed.get("size"))
-            row = catalog.execute(
-                "SELECT state, size FROM files WHERE path=?", (workspace.relative(target),)
-            ).fetchone()
+            folder = target.with_suffix("") if target.suffix.lower() == ".zip" else None
             whole = target.is_file() and (
                 remote.size is None or target.stat().st_size == remote.size
             )
-            if whole and row is not None and row[0] in ("verified", "imported"):
+            done = False
+            if whole:
+                if _recorded(catalog, workspace, target) in ("verified", "imported"):
+                    done = True
+                elif _verifies_locally(target):
+                    # Renamed by a run that stopped before it could record it: check, record.
+                    _record_file(catalog, workspace, remote, state.job.job_id, "verified", None)
+                    done = True
+            elif (
+                folder is not None
+                and folder.is_dir()
+                and (
+                    _recorded(catalog, workspace, folder) == "verified"
+                    or _folder_is_product(folder)
+                )
+            ):
+                _record_members(catalog, workspace, folder, remote.url, state.job.job_id)
+                done = True
+            if done:
                 skipped += 1
-                continue
-            if whole and _verifies_locally(target):
-                # Renamed by a run that stopped before it could record it: check, record, skip.
-                _record_file(catalog, workspace, remote, state.job.job_id, "verified", None)
-                skipped += 1
-                continue
-            wanted.append((remote, state.job.job_id))
+            else:
+                wanted.append((remote, state.job.job_id))
     return wanted, skipped
+
+
+def _record_members(
+    catalog: Catalog, workspace: Workspace, folder: Path, url: str, job_id: str
+) -> None:
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    with catalog.transaction() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, 'crc32', 'verified', ?)",
+            (workspace.relative(folder), url, job_id, size, time.time()),
+        )
+
+
+def fetch_product(
+    fetcher: Fetcher,
+    remote: RemoteFile,
+    *,
+    whole_zips: bool = False,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Fetched:
+    """A product file: only the members preprocess reads when the server allows it (into the
+    unpacked folder ``raw/.../<base>/``), otherwise the whole zip."""
+    from glaciermap.download.members import NotRangeable, fetch_members
+
+    if not whole_zips and remote.path.suffix.lower() == ".zip" and remote.size:
+        try:
+            got = fetch_members(
+                fetcher, remote.url, remote.size, remote.path.with_suffix(""), on_bytes
+            )
+        except NotRangeable as why:
+            log.info("%s: fetching the whole zip (%s)", remote.path.name, why)
+        else:
+            size = sum(f.stat().st_size for f in got.folder.iterdir())
+            return Fetched(got.folder, size, got.bytes_fetched, 0, "crc32")
+    return fetcher.fetch(remote, on_bytes=on_bytes)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -208,6 +273,7 @@ def download_year(
     watch_timeout: float = 6 * 3600.0,
     workers: int = 4,
     max_attempts: int = 3,
+    whole_zips: bool = False,
     fetcher: Fetcher | None = None,
     on_jobs: Callable[[int, int], None] | None = None,
     on_bytes: Callable[[int], None] | None = None,
@@ -237,15 +303,26 @@ def download_year(
         for remote, job_id in wanted:
             _record_file(catalog, workspace, remote, job_id, "partial", None)
         fetcher = fetcher or Fetcher(sleep=sleep)
-        jobs_of = {remote.path: job for remote, job in wanted}
-        results = fetcher.fetch_all([r for r, _ in wanted], workers=workers, on_bytes=on_bytes)
+
+        def one(remote: RemoteFile) -> Fetched | BaseException:
+            try:
+                return fetch_product(fetcher, remote, whole_zips=whole_zips, on_bytes=on_bytes)
+            except (RemoteError, InputError) as exc:
+                return exc
+
+        with ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="glaciermap-fetch"
+        ) as pool:
+            results = list(pool.map(one, [r for r, _ in wanted]))
         # Recorded here, in the catalog's own thread; a run killed before this point leaves
         # renamed files that the next run verifies locally (files_to_fetch) instead of fetching.
-        for (remote, _), result in zip(wanted, results, strict=True):
-            job_id = jobs_of[remote.path]
+        for (remote, job_id), result in zip(wanted, results, strict=True):
             if isinstance(result, BaseException):
                 report.failed.append((remote.path.name, getattr(result, "message", str(result))))
                 _record_file(catalog, workspace, remote, job_id, "failed", None)
+            elif result.path.is_dir():
+                report.fetched.append(result)
+                _record_members(catalog, workspace, result.path, remote.url, job_id)
             else:
                 report.fetched.append(result)
                 _record_file(catalog, workspace, remote, job_id, "verified", result.checksum)

@@ -104,6 +104,7 @@ class StoredFile:
     data: bytes
     faults: list[Fault] = field(default_factory=list)
     checksum_header: str = "sha256"  # sha256 | md5 | etag | none
+    ranges: bool = True  # honour Range requests (else answer 200 with the whole file)
 
 
 class FileBucket:
@@ -122,7 +123,9 @@ class FileBucket:
 
     def _headers(self, stored: StoredFile) -> dict[str, str]:
         data = stored.data
-        headers = {"Accept-Ranges": "bytes", "Content-Type": "application/zip"}
+        headers = {"Content-Type": "application/zip"}
+        if stored.ranges:
+            headers["Accept-Ranges"] = "bytes"
         if stored.checksum_header == "sha256":
             headers["x-amz-checksum-sha256"] = base64.b64encode(
                 hashlib.sha256(data).digest()
@@ -149,7 +152,7 @@ class FileBucket:
         headers = self._headers(stored)
         status = 200
         wanted = request.headers.get("Range")
-        if wanted and wanted.startswith("bytes="):
+        if wanted and wanted.startswith("bytes=") and stored.ranges:
             first, _, last = wanted[6:].partition("-")
             start = int(first)
             end = int(last) if last else len(data) - 1
