@@ -189,3 +189,21 @@ def test_whole_zips_and_servers_without_ranges_get_the_zip(run_cli, services, tm
     result = run_cli(*_args(services, "--acquisitions", "1", "--watch"))
     assert result.exit_code == 0, result.stderr
     assert sorted(p.suffix for p in raw.iterdir() if not p.name.startswith(".")) == [".zip"] * 4
+
+
+def test_downloaded_products_feed_preprocess(run_cli, services, tmp_path, monkeypatch):
+    """download -> preprocess in one workspace: the fetched member folders are products preprocess
+    reads (the fake's products lie inside the `example` region)."""
+    cmr, hyp3 = services
+    from fakes.cmr import FakeCMR as _FakeCMR
+
+    _FakeCMR(cmr, simulated_scenes(BUILTIN_REGIONS["example"], 2016, seed=0))  # replaces the route
+    args = ["download", "-r", "example", "-y", "2016", "--search-host", cmr.host]
+    args += ["--hyp3-url", hyp3.api.url, "--poll", "0", "--watch", "--acquisitions", "3"]
+    result = run_cli(*args)
+    assert result.exit_code == 0, result.stderr
+    result = run_cli("preprocess", "-r", "example", "-y", "2016")
+    assert result.exit_code == 0, result.stderr
+    assert "6 RTC and 6 INSAR products" in result.stderr + result.stdout
+    stack = tmp_path / "workspace" / "stacks" / "example" / "2016"
+    assert (stack / "stack.vrt").is_file() and (stack / "stack.json").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 pytest.importorskip("hyp3_sdk")
@@ -194,3 +196,18 @@ def test_recorded_hyp3_responses_read_as_the_fake_writes_them(shared_data, tmp_p
     assert remote.path.name == "S1A_IW_20150621T120220_SVP_RTC30_G_gpuned_0AEA.zip"
     assert remote.size == 28676279 and job_id == "20c377be-2511-46a8-b908-e015abd3c24e"
     assert remote.url.startswith("https://hyp3-contentbucket") and skipped == 0
+
+
+def test_the_prompt_only_when_interactive(monkeypatch, tmp_path):
+    monkeypatch.delenv("EARTHDATA_TOKEN", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    asked = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: asked.append(prompt) or "typed-token")
+    credentials = find_credentials(interactive=True)
+    assert credentials.source == "prompt" and credentials.token == "typed-token"
+    assert "typed-token" not in repr(credentials) and len(asked) == 1
+    # Under cron stdin is no terminal: never ask.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(AuthError):
+        find_credentials()
+    assert len(asked) == 1
