@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -123,17 +123,16 @@ def download(
     hyp3 = connect(credentials, hyp3_url)
     report = _run(
         state,
-        downloads,
         workspace,
         chosen,
         year,
-        plan,
-        hyp3,
-        watch,
-        poll,
-        workers,
-        max_attempts,
-        whole_zips,
+        hyp3=hyp3,
+        plan=plan,
+        watch=watch,
+        poll_seconds=poll,
+        workers=workers,
+        max_attempts=max_attempts,
+        whole_zips=whole_zips,
     )
     _print_report(state, report, workspace.raw_dir(chosen.name, year), watch)
     if report.failed:
@@ -146,20 +145,8 @@ def download(
         )
 
 
-def _run(
-    state,
-    downloads,
-    workspace,
-    region,
-    year,
-    plan,
-    hyp3,
-    watch,
-    poll,
-    workers,
-    max_attempts,
-    whole_zips,
-):  # type: ignore[no-untyped-def]
+def _run(state: AppState, workspace: Any, region: Any, year: int, **settings: Any) -> Any:
+    """``download_year`` with ``settings``, drawing its progress on stderr."""
     import threading
 
     from rich.progress import BarColumn, TextColumn
@@ -183,17 +170,13 @@ def _run(
                 done = fetched[0]
             progress.update(files, completed=done, what=f"{done / 1e6:.1f} MB")
 
-        return downloads.download_year(
+        from glaciermap.download.run import download_year
+
+        return download_year(
             workspace,
             region,
             year,
-            hyp3=hyp3,
-            plan=plan,
-            watch=watch,
-            poll_seconds=poll,
-            workers=workers,
-            max_attempts=max_attempts,
-            whole_zips=whole_zips,
+            **settings,
             on_jobs=on_jobs,
             on_files=on_files,
             on_bytes=on_bytes,
