@@ -65,6 +65,10 @@ class Fetched:
     skipped: bool = False
 
 
+class NotRangeable(Exception):  # noqa: N818 - a signal to fall back, not an error a user sees
+    """The server or the zip does not allow fetching part of a file (fetch the whole file)."""
+
+
 class ChecksumMismatchError(RemoteError):
     """The bytes on disk are not the bytes the service says it holds."""
 
@@ -264,8 +268,6 @@ class Fetcher:
         import requests
         import urllib3
 
-        from glaciermap.download.members import NotRangeable
-
         fetched = 0
         kept = part.stat().st_size if part.exists() else 0
         checksum: str | None = None
@@ -417,6 +419,7 @@ __all__ = [
     "ChecksumMismatchError",
     "Fetched",
     "Fetcher",
+    "NotRangeable",
     "RemoteFile",
     "check_content",
     "part_path",

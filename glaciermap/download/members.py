@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glaciermap.download.fetch import CHUNK, Fetcher, check_content
+from glaciermap.download.fetch import CHUNK, Fetcher, NotRangeable, check_content
 from glaciermap.errors import RemoteError
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ log = logging.getLogger(__name__)
 TAIL = (
     8 * 1024
 )  # first read from the end of the zip: a product's central directory (~30 members) fits
-
-
-class NotRangeable(Exception):  # noqa: N818 - a signal to fall back, not an error a user sees
-    """The server or the zip does not allow fetching single members."""
 
 
 def needed_members(base: str, names: list[str]) -> list[str]:
@@ -98,7 +94,6 @@ class MemberResult:
     folder: Path
     bytes_fetched: int
     members: tuple[str, ...]
-    zip_size: int
 
 
 def _small_range(fetcher: Fetcher, url: str, first: int, length: int, scratch: Path) -> bytes:
@@ -176,7 +171,7 @@ def fetch_members(
         shutil.rmtree(target)
     work.replace(target)
     work.parent.rmdir()
-    return MemberResult(target, fetched, tuple(members), size)
+    return MemberResult(target, fetched, tuple(members))
 
 
 def _inflate(raw: Path, out: Path, info: zipfile.ZipInfo, base: str) -> None:

@@ -109,11 +109,11 @@ def _verified_products(catalog: Catalog, workspace: Workspace, region: str, year
         (region, year),
     ):
         on_disk = workspace.root / path
-        ok = (
-            state in ("verified", "imported")
-            and on_disk.is_file()
-            and (size is None or on_disk.stat().st_size == size)
+        # A zip of the recorded size, or a folder of the members preprocess reads.
+        present = on_disk.is_dir() or (
+            on_disk.is_file() and (size is None or on_disk.stat().st_size == size)
         )
+        ok = state in ("verified", "imported") and present
         done[job_id] = done.get(job_id, True) and ok
     return {job for job, ok in done.items() if ok}
 
