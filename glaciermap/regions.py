@@ -22,9 +22,19 @@ from glaciermap.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    from affine import Affine
 
 Bounds = tuple[float, float, float, float]
 """(minx, miny, maxx, maxy) in the region's CRS, metres."""
+
+
+def north_up_transform(bounds: Bounds, pixel_size: float) -> Affine:
+    """The affine transform of a north-up grid of square ``pixel_size`` pixels whose top-left corner is
+    the top-left corner of ``bounds``."""
+    from affine import Affine
+
+    return Affine(pixel_size, 0.0, bounds[0], 0.0, -pixel_size, bounds[3])
+
 
 Orbit = Literal["ascending", "descending"]
 _TILE_ID = re.compile(r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<col>-?\d+)-(?P<row>-?\d+)$")

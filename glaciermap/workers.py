@@ -1,18 +1,140 @@
-"""How many worker processes a stage uses when the user does not say."""
+"""The one worker pool: how preprocess, vectorize and simulate spread independent tasks over processes.
+
+:func:`map_tasks` runs ``task(state, item)`` for every item, in this process (``workers <= 1``) or in a
+pool of worker processes, and yields the results. Each worker builds its ``state`` once with
+``setup(*setup_args)`` (open a raster, hold a landscape), so tasks stay small and nothing lives in
+module globals of the stages. Errors raised by a task reach the caller unchanged (a
+:class:`~glaciermap.errors.GlaciermapError` keeps its hint across the process boundary). Ctrl-C goes to
+the whole process group; workers ignore it and the caller shuts the pool down.
+
+This is the single place where a distributed executor (Dask) will plug in: stages only hand over a
+task function, its items and a setup.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 MAX_DEFAULT_WORKERS = 4
 """Beyond about four processes the one process that merges and writes results becomes the limit."""
 
+StartMethod = Literal["spawn", "fork"]
+Progress = Callable[[int, int], None]
+"""Called with ``(tasks done, tasks in all)`` after each task."""
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use (a container or taskset may allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
 
 def default_workers() -> int:
-    """The CPUs this process may use (a container or taskset may allow fewer than the machine has),
-    at most :data:`MAX_DEFAULT_WORKERS`, at least 1.
+    """Worker processes a stage uses when the user does not say: the CPUs this process may use, at most
+    :data:`MAX_DEFAULT_WORKERS`, at least 1.
 
     Stages use processes, not threads: GDAL and numpy hold the GIL for much of their work.
     """
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(MAX_DEFAULT_WORKERS, available or 1))
+    return max(1, min(MAX_DEFAULT_WORKERS, available_cpus()))
+
+
+# The state of this worker process, built once by the pool's initializer. It is private to this module:
+# stages receive it as the first argument of their task.
+_worker_state: list[Any] = []
+
+
+def _init_worker(setup: Callable[..., Any] | None, setup_args: tuple[Any, ...]) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_state[:] = [setup(*setup_args) if setup is not None else None]
+
+
+def _run_task(task: Callable[[Any, Any], Any], item: Any) -> Any:
+    return task(_worker_state[0], item)
+
+
+def map_tasks(
+    task: Callable[[Any, Item], Result],
+    items: Sequence[Item],
+    *,
+    workers: int = 1,
+    setup: Callable[..., Any] | None = None,
+    setup_args: tuple[Any, ...] = (),
+    start_method: StartMethod = "spawn",
+    ordered: bool = True,
+    in_flight: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Result]:
+    """Run ``task(state, item)`` for every item and yield the results.
+
+    Args:
+        task: a module-level function (picklable by name) of the worker state and one item.
+        items: the work; each item is pickled to a worker, so keep items small.
+        workers: processes; ``<= 1`` (or a single item) runs everything in this process.
+        setup: builds a worker's state from ``setup_args``, once per worker (None: state is None).
+        setup_args: arguments of ``setup``. With ``start_method="fork"`` they reach the workers by
+            inheritance, never pickled (for large read-only inputs such as a simulated landscape).
+        start_method: ``"spawn"`` (default: a forked child would inherit GDAL's handles and locks) or
+            ``"fork"`` (only for state that is plain numpy, built before the pool starts). Where fork
+            is not available, the tasks run in this process.
+        ordered: yield results in the order of ``items`` (else as they finish).
+        in_flight: the most tasks submitted and not yet yielded (default ``2 * workers`` when
+            ordered, so results waiting for a slow one stay few; every task at once otherwise).
+        progress: called ``(done, total)`` as each result comes back, before it is yielded.
+
+    Yields:
+        The task results.
+    """
+    import multiprocessing
+
+    total = len(items)
+    if workers <= 1 or total <= 1 or start_method not in multiprocessing.get_all_start_methods():
+        state = setup(*setup_args) if setup is not None else None
+        for done, item in enumerate(items, start=1):
+            result = task(state, item)
+            if progress is not None:
+                progress(done, total)
+            yield result
+        return
+
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    limit = in_flight if in_flight is not None else (2 * workers if ordered else total)
+    limit = max(1, limit)
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, total),
+        mp_context=multiprocessing.get_context(start_method),
+        initializer=_init_worker,
+        initargs=(setup, setup_args),
+    )
+    try:
+        waiting = deque(items)
+        running: deque[Future[Result]] = deque()
+        done = 0
+        while waiting or running:
+            while waiting and len(running) < limit:
+                running.append(pool.submit(_run_task, task, waiting.popleft()))
+            if ordered:
+                future = running.popleft()
+            else:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                future = next(f for f in running if f in finished)
+                running.remove(future)
+            result = future.result()
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["MAX_DEFAULT_WORKERS", "available_cpus", "default_workers", "map_tasks"]

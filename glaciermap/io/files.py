@@ -70,3 +70,14 @@ def _remove_with_sidecars(tmp: Path) -> None:
     for candidate in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()
+
+
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``sha256``, ``md5``, any :mod:`hashlib` name), read in chunks."""
+    import hashlib
+
+    digest = hashlib.new(algorithm)
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

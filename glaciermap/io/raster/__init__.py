@@ -1,0 +1,28 @@
+"""Rasters on disk: opening them with clear errors, and the one way glaciermap writes them.
+
+* :mod:`.read`: :func:`open_raster` and :func:`read_errors_as_input` turn GDAL's failures into one-line
+  :class:`~glaciermap.errors.InputError`\\ s naming the file.
+* :mod:`.cog`: :func:`write_cog` writes an in-memory array as a Cloud-Optimised GeoTIFF (GDAL's COG
+  driver: tiles, overviews and layout), :func:`copy_to_cog` turns a tiled GeoTIFF into one, streaming.
+
+rasterio is imported inside the functions: importing this package stays cheap for the CLI.
+"""
+
+from glaciermap.io.raster.cog import copy_to_cog, write_cog
+from glaciermap.io.raster.read import (
+    check_band,
+    gdal_error_message,
+    metres_per_unit,
+    open_raster,
+    read_errors_as_input,
+)
+
+__all__ = [
+    "check_band",
+    "copy_to_cog",
+    "gdal_error_message",
+    "metres_per_unit",
+    "open_raster",
+    "read_errors_as_input",
+    "write_cog",
+]
