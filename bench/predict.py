@@ -124,7 +124,7 @@ def tiled_stack(size: int) -> Path:
             1,
         )
     (folder / "stack.vrt").write_text(xml)
-    bench_meta = {**meta, "tiles": ["BENC-0-0"], "labels": False}
+    bench_meta = {**meta, "tiles": ["BENC-0-0"], "splits": {}, "labels": None}
     (folder / "stack.json").write_text(json.dumps(bench_meta))
     return folder
 
@@ -145,7 +145,6 @@ def part_monai(size: int, window: int, overlap: float, batch: int, repeat: int =
     from glaciermap.predict.engine import (
         PredictConfig,
         StackWindows,
-        card_statistics,
         predict_stack,
     )
     from glaciermap.predict.sliding import gaussian_weight
@@ -156,8 +155,9 @@ def part_monai(size: int, window: int, overlap: float, batch: int, repeat: int =
     model.eval()
     prepared = for_inference(model)
     meta = json.loads((stack / "stack.json").read_text())
-    mean, std = card_statistics(card, meta["channels"])
-    t, c = card["n_times"], len(meta["channels"])
+    means, stds = card.statistics(meta["channels"])
+    mean, std = np.asarray(means, dtype=np.float32), np.asarray(stds, dtype=np.float32)
+    t, c = card.n_times, len(meta["channels"])
     reader = StackWindows(stack / "stack.vrt", list(range(1, t * c + 1)), t, mean, std)
     x, valid = reader(0, 0, max(reader.height, reader.width))
     x, valid = x[..., :size, :size], valid[:size, :size]
@@ -225,7 +225,7 @@ def part_share(size: int, window: int, overlap: float, batch: int) -> None:
     stack = tiled_stack(size)
     weights = _weights("unet3d")
     model, card = load_weights(weights)
-    t, c = card["n_times"], len(card["channels"])
+    t, c = card.n_times, len(card.channels)
     flops_px = model_summary(model, t, c, window, window)["flops_per_pixel"]
     plan = plan_windows(size, size, window, overlap)
     flops = flops_px * window * window * plan.count
@@ -269,7 +269,7 @@ def part_gpu(size: int, window: int, overlap: float, batch: int, readers: list[i
     stack = tiled_stack(size)
     weights = _weights("unet3d")
     model, card = load_weights(weights)
-    t, c = card["n_times"], len(card["channels"])
+    t, c = card.n_times, len(card.channels)
     plan = plan_windows(size, size, window, overlap)
     new_px = size * size  # every pixel once, whatever the overlap
     run = torch_batch_fn(model, device)
@@ -338,8 +338,8 @@ def _memory_child(size: int, window: int, overlap: float, batch: int, readers: i
     card = read_card(_weights("unet3d"))
     model_path = OUT / "first-band"
     torch.manual_seed(0)
-    model = create_model("first_band", in_channels=2, n_times=card["n_times"])
-    save_weights(model, model_path, {"normalisation": card["normalisation"]})
+    model = create_model("first_band", in_channels=2, n_times=card.n_times)
+    save_weights(model, model_path, {"normalisation": card.normalisation})
     began = time.perf_counter()
     result = predict_stack(
         model_path,

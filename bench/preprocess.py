@@ -4,6 +4,7 @@ Run by hand (pytest does not collect it)::
 
     .venv/bin/python bench/preprocess.py                 # simulates under bench/out/preprocess/ once
     .venv/bin/python bench/preprocess.py --acquisitions 3 --repeat 2
+    .venv/bin/python bench/preprocess.py --smoke --out /tmp/x   # 1 tile, 2 dates: seconds (tests)
 
 1. **Throughput of the reprojection + mosaic step**, side by side in one run: for every tile and slot,
    glaciermap's :func:`~glaciermap.preprocess.mosaic.mosaic_backscatter` and
@@ -52,15 +53,20 @@ def bench_region(n_side: int = 4):  # type: ignore[no-untyped-def]
     )
 
 
-def simulate(products: Path, acquisitions: int) -> None:
-    from glaciermap.simulate.scene import default_workers, simulate_year
+def simulate(products: Path, acquisitions: int, n_side: int) -> None:
+    from glaciermap.simulate.scene import simulate_year
+    from glaciermap.workers import default_workers
 
     if (products / "simulation.json").exists():
         return
-    print(f"simulating {acquisitions} acquisitions over 40 x 40 km into {products} ...", flush=True)
+    side_km = n_side * 10
+    print(
+        f"simulating {acquisitions} acquisitions over {side_km} x {side_km} km into {products} ...",
+        flush=True,
+    )
     start = time.perf_counter()
     simulate_year(
-        bench_region(4),
+        bench_region(n_side),
         YEAR,
         products,
         seed=1,
@@ -104,14 +110,14 @@ def _gdal_mosaic(paths: list[str], bounds, pixel_size: float, crs: str) -> np.nd
     return result
 
 
-def throughput(products: Path, repeat: int) -> dict[str, float]:
+def throughput(products: Path, repeat: int, n_side: int) -> dict[str, float]:
     """km²/s of glaciermap's mosaic step and of GDAL's warper over every tile and slot."""
     from glaciermap.io.hyp3 import open_product
     from glaciermap.preprocess.mosaic import mosaic_backscatter, mosaic_coherence
     from glaciermap.preprocess.products import assign_slots, scan_products
     from glaciermap.preprocess.stack import _overlaps, select_tiles
 
-    region = bench_region(4)
+    region = bench_region(n_side)
     records = scan_products(products, region)
     slots = [s for s in assign_slots(records, YEAR, 15) if s.rtc or s.insar]
     tiles = select_tiles(region, records)
@@ -163,7 +169,7 @@ def throughput(products: Path, repeat: int) -> dict[str, float]:
     }
 
 
-def child_build(products: Path, n_side: int, out: Path) -> None:
+def child_build(products: Path, n_side: int, out: Path) -> None:  # one subprocess per size
     """One measured build_stack run (in a subprocess) over n_side x n_side tiles."""
     from glaciermap.preprocess.stack import build_stack
 
@@ -178,7 +184,8 @@ def child_build(products: Path, n_side: int, out: Path) -> None:
         min_acquisitions=1,
     )
     seconds = time.perf_counter() - start
-    print(json.dumps({"tiles": len(result.tiles), "seconds": seconds, "peak_mb": _own_peak_mb()}))
+    tiles = len(result.meta.tiles)
+    print(json.dumps({"tiles": tiles, "seconds": seconds, "peak_mb": _own_peak_mb()}))
 
 
 def _own_peak_mb() -> float | None:
@@ -196,13 +203,14 @@ def _own_peak_mb() -> float | None:
     return None
 
 
-def peak_memory(products: Path, n_side: int) -> dict[str, float]:
-    out = OUT / f"stack_{n_side}x{n_side}"
+def peak_memory(products: Path, n_side: int, root: Path) -> dict[str, float]:
+    out = root / f"stack_{n_side}x{n_side}"
     if out.exists():
         import shutil
 
         shutil.rmtree(out)
-    command = [sys.executable, __file__, "--child", str(n_side)]
+    command = [sys.executable, __file__, "--child", str(n_side), "--out", str(root)]
+    command += ["--products", str(products)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     output = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -217,16 +225,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--acquisitions", type=int, default=3, help="slots simulated (default 3)")
     parser.add_argument("--repeat", type=int, default=2, help="timing repeats (best kept)")
+    parser.add_argument(
+        "--side", type=int, default=4, help="region side in 10 km tiles (default 4)"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="working folder")
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 tile, 2 dates, 1 repeat: checks the script runs"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--products", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    products = OUT / "products"
+    if args.smoke:
+        args.side, args.acquisitions, args.repeat = 1, 2, 1
+    products = args.products or args.out / f"products-{args.side}x{args.side}-{args.acquisitions}"
     if args.child:
-        child_build(products, args.child, OUT / f"stack_{args.child}x{args.child}")
+        child_build(products, args.child, args.out / f"stack_{args.child}x{args.child}")
         return
-    OUT.mkdir(parents=True, exist_ok=True)
-    simulate(products, args.acquisitions)
+    args.out.mkdir(parents=True, exist_ok=True)
+    simulate(products, args.acquisitions, args.side)
 
-    speed = throughput(products, args.repeat)
+    speed = throughput(products, args.repeat, args.side)
     print(
         f"reprojection + mosaic over {speed['tile_slots']} tile-slots ({speed['area_km2']:.0f} km²):\n"
         f"  glaciermap {speed['glaciermap_km2_per_s']:8.1f} km²/s ({speed['glaciermap_s']:.2f} s)\n"
@@ -236,7 +254,9 @@ def main() -> None:
     )
     memory = {}
     for n_side in (1, 2, 4):
-        memory[n_side * n_side] = peak_memory(products, n_side)
+        if n_side > args.side:
+            break
+        memory[n_side * n_side] = peak_memory(products, n_side, args.out)
         m = memory[n_side * n_side]
         print(
             f"build_stack over {m['tiles']:2d} tiles: peak {m['peak_mb']:7.0f} MB, "
@@ -247,10 +267,10 @@ def main() -> None:
         "acquisitions": args.acquisitions,
         "throughput": speed,
         "peak_memory": memory,
-        "region": dataclasses.asdict(bench_region(4)),
+        "region": dataclasses.asdict(bench_region(args.side)),
     }
-    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results → {OUT / 'results.json'}")
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results → {args.out / 'results.json'}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Run by hand (not by pytest); figures go into the issue note. In ONE run, for eac
    step is spent outside the convolutions (normalisation, activations, LSTM gates, the optimiser, Python).
 
 Usage: python bench/train.py [--patch 128] [--batch 2] [--times 15] [--steps 5] [--device cpu|cuda]
+       python bench/train.py --smoke --out /tmp/train.json   (seconds: checks the script runs)
 """
 
 from __future__ import annotations
@@ -104,7 +105,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "train.json")
+    parser.add_argument("--smoke", action="store_true", help="patch 32, T 3, 1 step")
     args = parser.parse_args()
+    if args.smoke:
+        args.patch, args.batch, args.times, args.steps = 32, 1, 3, 1
     device = torch.device(args.device)
     torch.manual_seed(0)
     results = {}

@@ -245,13 +245,17 @@ class StackMeta:
             paths += [self.label_path(t) for t in self.tiles]
         return [*paths, self.vrt_path, self.tiles_gpkg, self.json_path]
 
-    def missing_files(self) -> list[Path]:
-        """Files the stack lists that are not on disk."""
-        return [p for p in self.files()[:-1] if not p.is_file()]
+    def missing_files(self, *, labels: bool = True) -> list[Path]:
+        """Files the stack lists that are not on disk (label files only with ``labels``)."""
+        paths = [self.tile_path(t) for t in self.tiles] + [self.vrt_path, self.tiles_gpkg]
+        if labels and self.labels is not None:
+            paths += [self.label_path(t) for t in self.tiles]
+        return [p for p in paths if not p.is_file()]
 
-    def check_files(self) -> None:
-        """Raise :class:`InputError` naming the files missing from the stack."""
-        missing = self.missing_files()
+    def check_files(self, *, labels: bool = True) -> None:
+        """Raise :class:`InputError` naming the files missing from the stack (label files only with
+        ``labels``: predicting needs none)."""
+        missing = self.missing_files(labels=labels)
         if missing:
             shown = ", ".join(str(p.relative_to(self._root())) for p in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""

@@ -5,8 +5,7 @@ Layout (see docs/design.md)::
     <root>/glaciermap.toml                      optional settings for this workspace
     <root>/catalog.sqlite                       scenes, jobs, files, stage stamps
     <root>/raw/<region>/<year>/                 HyP3 products as downloaded
-    <root>/stacks/<region>/<year>/              tiles/<tile>.tif, stack.vrt, stack.json, tiles.gpkg
-    <root>/labels/<region>/<year>/<tile>.tif
+    <root>/stacks/<region>/<year>/              tiles/, labels/, stack.vrt, stack.json, tiles.gpkg
     <root>/runs/<run_name>/                     checkpoints, metrics.csv, events, config
     <root>/predictions/<region>/<year>/<model>/ probability.tif, mask.tif, outlines.gpkg, diff.gpkg
 
@@ -19,11 +18,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glaciermap.catalog import Catalog
-from glaciermap.errors import WorkspaceError
+from glaciermap.errors import InputError, WorkspaceError
 
-TOP_FOLDERS = ("raw", "stacks", "labels", "runs", "predictions")
+if TYPE_CHECKING:
+    from glaciermap.stack_format import StackMeta
+
+TOP_FOLDERS = ("raw", "stacks", "runs", "predictions")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -70,10 +73,6 @@ class Workspace:
         return workspace
 
     @property
-    def config_file(self) -> Path:
-        return self.root / "glaciermap.toml"
-
-    @property
     def catalog_path(self) -> Path:
         return self.root / "catalog.sqlite"
 
@@ -87,8 +86,24 @@ class Workspace:
     def stack_dir(self, region: str, year: int) -> Path:
         return self.root / "stacks" / _part("region", region) / _part("year", year)
 
-    def labels_dir(self, region: str, year: int) -> Path:
-        return self.root / "labels" / _part("region", region) / _part("year", year)
+    def stack(self, region: str, year: int) -> StackMeta:
+        """The stack of ``region`` in ``year``, validated.
+
+        Raises:
+            InputError: there is none yet (the hint names the preprocess command), or it is damaged
+                or of another region or year.
+        """
+        from glaciermap.stack_format import STACK_JSON, StackMeta
+
+        folder = self.stack_dir(region, year)
+        if not (folder / STACK_JSON).is_file():
+            raise InputError(
+                f"no stack for {region} {year} in {folder}",
+                f"run glaciermap preprocess --region {region} --year {year} first",
+            )
+        meta = StackMeta.read(folder)
+        meta.check_identity(region, year)
+        return meta
 
     def run_dir(self, run_name: str) -> Path:
         return self.root / "runs" / _part("run name", run_name)

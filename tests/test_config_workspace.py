@@ -100,7 +100,7 @@ def test_workspace_override_beats_config_and_workspace_file_is_read(tmp_path):
 
 def test_workspace_layout_and_catalog(tmp_path):
     ws = Workspace.open(tmp_path / "ws")
-    for name in ("raw", "stacks", "labels", "runs", "predictions"):
+    for name in ("raw", "stacks", "runs", "predictions"):
         assert (ws.root / name).is_dir()
     assert ws.stack_dir("svalbard", 2016) == ws.root / "stacks" / "svalbard" / "2016"
     assert ws.prediction_dir("svalbard", 2016, "unet3d").parts[-4:] == (

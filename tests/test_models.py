@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -19,6 +20,7 @@ from glaciermap.models import (
     save_weights,
 )
 from glaciermap.models.blocks import ConvLSTM, TemporalAttention
+from glaciermap.models.card import ModelCard
 
 # Small enough for a CPU test; each architecture only states what differs from the shared tests.
 TINY: dict[str, dict[str, Any]] = {
@@ -102,7 +104,7 @@ class TestModels:
         card = save_weights(model, tmp_path / "tiny", {"normalisation": {"copol_db": [-12.0, 4.0]}})
         assert (tmp_path / "tiny.safetensors").is_file()
         on_disk = json.loads((tmp_path / "tiny.json").read_text())
-        assert on_disk == card
+        assert on_disk == card.to_json()
         assert on_disk["architecture"] == arch
         assert on_disk["n_times"] == 3
         assert on_disk["channels"] == ["copol_db", "coherence"]
@@ -140,14 +142,13 @@ class TestModels:
             load_weights(tmp_path / "w")
 
     def test_card_against_stack(self, arch: str, monkeypatch) -> None:
-        card = {"architecture": arch, "n_times": 15, "channels": ["copol_db", "coherence"]}
+        card = ModelCard(architecture=arch, arguments={}, n_times=15)
         check_card_against_stack(card, 15, ["copol_db", "coherence"])
         with pytest.raises(InputError, match=r"expect .* of \[copol_db, coherence\]"):
             check_card_against_stack(card, 15, ["copol_db"])
+        normalised = dataclasses.replace(card, normalisation={"mean": [0.0]})
         with pytest.raises(InputError, match="normalised"):
-            check_card_against_stack(
-                {**card, "normalisation": {"mean": [0.0]}}, 15, card["channels"], {"mean": [1.0]}
-            )
+            check_card_against_stack(normalised, 15, card.channels, {"mean": [1.0]})
         # A fixed-T architecture must be given the T it was trained on.
         monkeypatch.setattr(MODELS[arch], "accepts_variable_t", False)
         with pytest.raises(InputError, match="expect T=15 acquisitions"):

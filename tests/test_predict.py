@@ -223,7 +223,7 @@ def test_predict_errors_are_input_errors_and_leave_nothing(example_stack, tiny_w
     shutil.copytree(example_stack, broken)
     first = sorted((broken / "tiles").glob("*.tif"))[0]
     first.unlink()
-    with pytest.raises(InputError, match=f"lacks 1 tile.*{first.stem}"):
+    with pytest.raises(InputError, match=f"lacks 1 file.*tiles/{first.stem}"):
         predict_stack(tiny_weights, broken, tmp_path / "o3")
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA"):

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import rasterio
 
+from glaciermap.calendar import SLOT_DAYS
 from glaciermap.errors import InputError
 from glaciermap.io.hyp3 import RtcName, extract_product, open_product, write_rtc_product
-from glaciermap.preprocess.products import SLOT_DAYS, assign_slots, scan_products
+from glaciermap.preprocess.products import assign_slots, scan_products
 from glaciermap.regions import BUILTIN_REGIONS, Region
 from glaciermap.simulate.scene import SimulationResult, simulate_year
 

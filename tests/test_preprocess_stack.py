@@ -72,7 +72,7 @@ def test_random_split_fractions_and_seed():
 
 
 def test_channel_stats_merge_matches_numpy():
-    from glaciermap.preprocess.stack import ChannelStats
+    from glaciermap.preprocess.tile import ChannelStats
 
     rng = np.random.default_rng(0)
     parts = [rng.normal(3, 2, size=n).astype(np.float32) for n in (10, 1000, 0, 57)]
@@ -177,7 +177,7 @@ def test_label_area_matches_inventory(built, inventory):
     outlines = gpd.read_file(inventory).to_crs(REGION.crs)
     checked = 0
     for tile in REGION.tiles():
-        with rasterio.open(built.labels_dir / f"{tile.id}.tif") as src:
+        with rasterio.open(built.meta.label_path(tile.id)) as src:
             label = src.read(1)
             assert src.dtypes[0] == "uint8" and src.nodata == 255
         assert set(np.unique(label)) <= {0, 1, 255}
@@ -195,11 +195,11 @@ def test_tiles_gpkg_and_splits(built):
 
     frame = gpd.read_file(built.stack_dir / "tiles.gpkg", layer="tiles")
     assert set(frame.columns) >= {"tile_id", "split", "valid_fraction", "glacier_fraction"}
-    assert sorted(frame.tile_id) == sorted(built.tiles)
+    assert sorted(frame.tile_id) == sorted(built.meta.tiles)
     assert frame.crs.to_epsg() == 32633
     assert ((frame.valid_fraction > 0) & (frame.valid_fraction <= 1)).all()
     splits = dict(zip(frame.tile_id, frame.split, strict=True))
-    assert splits == built.splits
+    assert splits == built.meta.splits
     assert set(splits.values()) <= {"train", "val", "test", "none"}
     no_glacier = frame.loc[frame.glacier_fraction == 0, "tile_id"]
     assert all(splits[t] == "none" for t in no_glacier)
@@ -260,23 +260,23 @@ def test_rerun_skips_and_changes_nothing(sim, inventory, tmp_path):
     assert not first.skipped
     before = _snapshot(tmp_path / "s")
     second = build_stack(REGION, sim, tmp_path / "s", **kwargs)
-    assert second.skipped and second.inputs_hash == first.inputs_hash
+    assert second.skipped and second.meta.inputs_hash == first.meta.inputs_hash
     assert _snapshot(tmp_path / "s") == before
     # A changed parameter is a different stack.
     third = build_stack(REGION, sim, tmp_path / "s", **kwargs, coherence_resampling="nearest")
-    assert not third.skipped and third.inputs_hash != first.inputs_hash
+    assert not third.skipped and third.meta.inputs_hash != first.meta.inputs_hash
     # A tile file gone: rebuilt.
-    (tmp_path / "s" / "tiles" / f"{third.tiles[0]}.tif").unlink()
+    (tmp_path / "s" / "tiles" / f"{third.meta.tiles[0]}.tif").unlink()
     assert not build_stack(
         REGION, sim, tmp_path / "s", **kwargs, coherence_resampling="nearest"
     ).skipped
 
 
 def test_interrupted_run_leaves_no_partial_file(sim, inventory, tmp_path, monkeypatch):
-    from glaciermap.preprocess import stack
+    from glaciermap.preprocess import stack, tile
 
     calls = {"n": 0}
-    real = stack.write_tile_cog
+    real = tile.write_tile
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -284,7 +284,7 @@ def test_interrupted_run_leaves_no_partial_file(sim, inventory, tmp_path, monkey
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stack, "write_tile_cog", failing)
+    monkeypatch.setattr(tile, "write_tile", failing)
     out = tmp_path / "s"
     with pytest.raises(KeyboardInterrupt):
         stack.build_stack(REGION, sim, out, year=YEAR, inventory=inventory, n_slots=SLOTS)
@@ -300,11 +300,11 @@ def test_parallel_workers_give_the_same_stack(sim, built, tmp_path):
     from glaciermap.preprocess.stack import build_stack
 
     result = build_stack(REGION, sim, tmp_path / "p", year=YEAR, n_slots=SLOTS, workers=2)
-    assert sorted(result.tiles) == sorted(built.tiles)
-    assert result.labels_dir is None and not (tmp_path / "p" / "labels").exists()
-    assert result.metadata["normalisation"]["tiles"] == "all"
-    assert set(result.splits.values()) == {"none"}
-    for tile in result.tiles[:3]:
+    assert sorted(result.meta.tiles) == sorted(built.meta.tiles)
+    assert result.meta.labels_dir is None and not (tmp_path / "p" / "labels").exists()
+    assert result.meta.normalisation_tiles == "all"
+    assert set(result.meta.splits.values()) == {"none"}
+    for tile in result.meta.tiles[:3]:
         with (
             rasterio.open(tmp_path / "p" / "tiles" / f"{tile}.tif") as a,
             rasterio.open(built.stack_dir / "tiles" / f"{tile}.tif") as b,
@@ -334,11 +334,11 @@ def test_split_from_file(sim, inventory, tmp_path):
         split=tmp_path / "grid.shp",
         n_slots=SLOTS,
     )
-    with_glacier = {t for t in ids if result.metadata["splits"][t] != "none"}
+    with_glacier = {t for t in ids if result.meta.splits[t] != "none"}
     assert with_glacier <= set(ids[:3])
     for tile, subset in zip(ids[:3], ["train", "val", "test"], strict=True):
-        assert result.splits[tile] in (subset, "none")
-    assert all(result.splits[t] == "none" for t in ids[3:])
+        assert result.meta.splits[tile] in (subset, "none")
+    assert all(result.meta.splits[t] == "none" for t in ids[3:])
 
 
 def test_real_grid_split_file(shared_data):

@@ -39,7 +39,9 @@ def test_shipped_weights_load_and_cards_are_complete(name):
     assert tensors.stat().st_size < 20 * 2**20
     head = tensors.read_bytes()[:9]  # safetensors: 8-byte little-endian header length, then JSON
     assert head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 0
-    model, card = load_weights(WEIGHTS / name)  # checks the sha256, rebuilds, loads strictly
+    model, loaded = load_weights(WEIGHTS / name)  # checks the sha256, rebuilds, loads strictly
+    card = loaded.to_json()
+    assert card == _card(name)  # the card type keeps every key of the shipped cards
     assert card["architecture"] in ("unet3d", "convlstm")
     assert card["channels"] == ["copol_db", "coherence"]
     for key in ("arguments", "normalisation", "training_data", "recipe", "summary", "metrics"):
@@ -86,7 +88,7 @@ def test_predicting_the_example_scene_reaches_the_card_iou(name, example_year_st
         WEIGHTS / name, example_year_stack, tmp_path / name, PredictConfig(device="cpu")
     )
     counts = ConfusionCounts()
-    labels = Path(meta["labels_dir"])
+    labels = example_year_stack / meta["labels"]
     with rasterio.open(result.mask) as mask:
         for tile in meta["tiles"]:
             with rasterio.open(labels / f"{tile}.tif") as lab:

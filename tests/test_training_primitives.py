@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from glaciermap.training.augment import (  # noqa: E402
     RectangularDropout,
     default_augment,
 )
-from glaciermap.training.dataset import StackPatches, StackTiles, select_acquisitions  # noqa: E402
+from glaciermap.training.dataset import StackPatches, StackTiles  # noqa: E402
 from glaciermap.training.losses import FocalLoss  # noqa: E402
 from glaciermap.training.metrics import ConfusionCounts  # noqa: E402
 from glaciermap.training.schedule import cycle_ends, warm_restart_schedule  # noqa: E402
@@ -202,39 +201,6 @@ def test_augmentations_are_seeded_and_radiometric_ones_keep_label():
 
 # ------------------------------------------------------------------------------------------------
 # Acquisitions
-
-
-DATES_2016 = [
-    "2016-01-02", "2016-01-26", "2016-02-19", "2016-03-13", "2016-04-07", "2016-05-01",
-    "2016-05-25", "2016-06-18", "2016-07-12", "2016-08-05", "2016-08-29", "2016-09-22",
-    "2016-10-16", "2016-11-09", "2016-12-03",
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("n", "expected"),
-    [
-        (1, ["2016-08-05"]),
-        (3, ["2016-07-12", "2016-08-05", "2016-08-29"]),
-        (5, ["2016-06-18", "2016-07-12", "2016-08-05", "2016-08-29", "2016-09-22"]),
-        (15, DATES_2016),
-    ],
-)
-def test_select_acquisitions_around_ablation_peak(n, expected):
-    chosen = select_acquisitions(DATES_2016, n)
-    assert [DATES_2016[i] for i in chosen] == expected
-    dates = [dt.date.fromisoformat(d) for d in DATES_2016]
-    assert select_acquisitions(dates, n) == chosen
-
-
-def test_select_acquisitions_edges_and_missing():
-    # Missing 5 Aug: 12 Jul (20 days) is nearer than 29 Aug (28 days).
-    assert select_acquisitions(DATES_2016, 1, missing=[9]) == [8]
-    assert select_acquisitions(DATES_2016, 3, missing=[9]) == [7, 8, 10]
-    assert select_acquisitions(DATES_2016, 15, missing=[9]) == list(range(15))
-    # Only winter dates: the window is pushed against the end of the list.
-    assert select_acquisitions(DATES_2016[:4], 3) == [1, 2, 3]
-    assert select_acquisitions(DATES_2016, 2) == [9, 10]
 
 
 # ------------------------------------------------------------------------------------------------

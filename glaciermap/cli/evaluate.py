@@ -59,9 +59,9 @@ def evaluate(
     """
     from rich.table import Table
 
-    from glaciermap.models.weights import read_card
-    from glaciermap.training.evaluate import card_evaluation, record_evaluation
+    from glaciermap.models.card import ModelCard
     from glaciermap.training.evaluate import evaluate as run_evaluate
+    from glaciermap.training.evaluate import record_evaluation
 
     state: AppState = ctx.obj
     if stack is None:
@@ -77,14 +77,14 @@ def evaluate(
     if not counts or min(counts) < 1:
         raise InputError(f"--acquisitions {acquisitions!r} needs numbers >= 1", "e.g. 1,3,5,15")
 
-    card = read_card(weights)
+    card = ModelCard.read(weights)
     rows = []
     with state.progress() as progress:
         for n in counts:
             progress.add_task(f"Scoring with {n} acquisition(s)", total=None)
             m = run_evaluate(weights, stack, split=split, acquisitions=n)
             label = str(n) if m["n_times"] == n else f"{n} ({m['n_times']} in the stack)"
-            rows.append((label, m, card_evaluation(card, m)))
+            rows.append((label, m, card.evaluation_for(m)))
             if record:
                 record_evaluation(weights, m)
 

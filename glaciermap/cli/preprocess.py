@@ -110,7 +110,7 @@ def preprocess(
                 f"no output folder for the products in {input_dir}",
                 "pass -o STACK_DIR, or leave out INPUT_DIR to work in the workspace",
             )
-        stack_dir, labels_dir = output, output / "labels"
+        stack_dir = output
     else:
         if output is not None:
             raise InputError(
@@ -122,7 +122,6 @@ def preprocess(
         workspace = state.workspace()
         input_dir = workspace.raw_dir(chosen.name, year)
         stack_dir = workspace.stack_dir(chosen.name, year)
-        labels_dir = workspace.labels_dir(chosen.name, year)
 
     progress = state.progress(
         BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[tile]}")
@@ -138,7 +137,6 @@ def preprocess(
             input_dir,
             stack_dir,
             year=year,
-            labels_dir=labels_dir,
             inventory=inventory,
             split=split,
             n_slots=acquisitions,
@@ -148,17 +146,17 @@ def preprocess(
             progress=on_tile,
         )
 
+    meta = result.meta
     if workspace is not None:
         catalog = workspace.catalog()
         try:
-            year_done = int(result.metadata["year"])
-            stamp = catalog.stage_stamp(chosen.name, year_done, "preprocess")
-            if not result.skipped or stamp is None or stamp.inputs_hash != result.inputs_hash:
+            stamp = catalog.stage_stamp(chosen.name, meta.year, "preprocess")
+            if not result.skipped or stamp is None or stamp.inputs_hash != meta.inputs_hash:
                 catalog.record_stage(
                     chosen.name,
-                    year_done,
+                    meta.year,
                     "preprocess",
-                    inputs_hash=result.inputs_hash,
+                    inputs_hash=meta.inputs_hash,
                     outputs=[workspace.relative(p) for p in result.outputs],
                 )
         finally:
@@ -166,18 +164,18 @@ def preprocess(
 
     if result.skipped:
         state.out.print(
-            f"up to date: {len(result.tiles)} tile(s) in {result.stack_dir}",
+            f"up to date: {len(meta.tiles)} tile(s) in {result.stack_dir}",
             markup=False,
             highlight=False,
         )
         return
-    if result.missing_slots:
-        missing = ", ".join(result.dates[i].isoformat() for i in result.missing_slots)
+    if meta.missing_slots:
+        missing = ", ".join(meta.dates[i].isoformat() for i in meta.missing_slots)
         state.status(f"[yellow]missing slots:[/] {escape(missing)} (left as NaN bands)")
-    counts = {s: list(result.splits.values()).count(s) for s in ("train", "val", "test")}
-    labels = f"; labels in {result.labels_dir}" if result.labels_dir is not None else ""
+    counts = {s: list(meta.splits.values()).count(s) for s in ("train", "val", "test")}
+    labels = f"; labels in {meta.labels_dir}" if meta.labels_dir is not None else ""
     state.out.print(
-        f"{len(result.tiles)} tile(s) × {len(result.dates)} slots "
+        f"{len(meta.tiles)} tile(s) × {meta.n_slots} slots "
         f"(train {counts['train']}, val {counts['val']}, test {counts['test']}) "
         f"→ {result.stack_dir}{labels}",
         markup=False,

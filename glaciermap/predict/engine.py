@@ -534,22 +534,6 @@ def _to_cog(src_path: Path, dst_path: Path, resampling: str, description: str) -
 # The whole stack
 
 
-def _check_tiles(stack_dir: Path, meta: dict[str, Any]) -> None:
-    missing = [t for t in meta.get("tiles", []) if not (stack_dir / "tiles" / f"{t}.tif").is_file()]
-    if missing:
-        shown = ", ".join(missing[:5]) + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        )
-        raise InputError(
-            f"the stack in {stack_dir} lacks {len(missing)} tile file(s): {shown}",
-            "re-run glaciermap preprocess for this region and year",
-        )
-    if not (stack_dir / "stack.vrt").is_file():
-        raise InputError(
-            f"the stack in {stack_dir} has no stack.vrt", "re-run glaciermap preprocess"
-        )
-
-
 def _readers(asked: int, device: torch.device) -> int:
     if asked > 0:
         return asked
@@ -557,23 +541,6 @@ def _readers(asked: int, device: torch.device) -> int:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(4, (cores or 2) // 2))
-
-
-def card_statistics(card: dict[str, Any], channels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std the weights were trained with (the card's normalisation)."""
-    norm = card.get("normalisation")
-    if not isinstance(norm, dict) or not all(
-        isinstance(norm.get(c), dict) and "mean" in norm[c] and "std" in norm[c] for c in channels
-    ):
-        raise InputError(
-            f"the model card has no normalisation statistics for {', '.join(channels)}",
-            "use weights trained by glaciermap train (their card records them)",
-        )
-    mean = np.array([float(norm[c]["mean"]) for c in channels], dtype=np.float32)
-    std = np.array([float(norm[c]["std"]) for c in channels], dtype=np.float32)
-    if not np.all(np.isfinite(std) & (std > 0)):
-        raise InputError("the model card's normalisation has unusable std values", "retrain")
-    return mean, std
 
 
 def predict_stack(
@@ -600,22 +567,24 @@ def predict_stack(
     """
     import rasterio
 
+    from glaciermap.calendar import select_acquisitions
     from glaciermap.models.weights import check_card_against_stack, load_weights
-    from glaciermap.training.dataset import select_acquisitions
-    from glaciermap.training.evaluate import read_stack_meta
+    from glaciermap.stack_format import StackMeta
 
     cfg = config or PredictConfig()
     stack = Path(stack_dir)
-    meta = read_stack_meta(stack)
-    _check_tiles(stack, meta)
+    meta = StackMeta.read(stack)
+    meta.check_files(labels=False)
     device = resolve_device(cfg.device)
     model, card = load_weights(weights, device=device)
 
-    channels = list(meta["channels"])
-    n_times = int(card.get("n_times") or len(meta["dates"]))
-    indices = select_acquisitions(meta["dates"], n_times, missing=meta.get("missing_slots", []))
+    channels = list(meta.channels)
+    n_times = int(card.n_times or meta.n_slots)
+    indices = select_acquisitions(meta.dates, n_times, missing=meta.missing_slots)
     check_card_against_stack(card, len(indices), channels)
-    mean, std = card_statistics(card, channels)
+    means, stds = card.statistics(channels)
+    mean = np.asarray(means, dtype=np.float32)
+    std = np.asarray(stds, dtype=np.float32)
     stride = int(getattr(model, "stride", 1) or 1)
     if cfg.window % stride:
         raise InputError(
@@ -625,9 +594,8 @@ def predict_stack(
     if cfg.batch_size < 1:
         raise InputError(f"--batch-size {cfg.batch_size} must be >= 1", "")
 
-    bands = [t * len(channels) + c + 1 for t in indices for c in range(len(channels))]
     reader = StackWindows(
-        stack / "stack.vrt", bands, len(indices), mean, std, gdal_cache_mb=cfg.gdal_cache_mb
+        meta.vrt_path, meta.bands(indices), len(indices), mean, std, gdal_cache_mb=cfg.gdal_cache_mb
     )
     plan = plan_windows(reader.height, reader.width, cfg.window, cfg.overlap)
     if device.type == "cpu":  # all the cores this process may use (not the machine's count)
@@ -702,12 +670,12 @@ def predict_stack(
     )
     record = {
         "weights": str(weights),
-        "weights_sha256": card.get("sha256"),
-        "architecture": card.get("architecture"),
+        "weights_sha256": card.sha256,
+        "architecture": card.architecture,
         "stack": str(stack.resolve()),
-        "region": (meta.get("region") or {}).get("name"),
-        "year": meta.get("year"),
-        "dates": [meta["dates"][i] for i in indices],
+        "region": meta.region.name,
+        "year": meta.year,
+        "dates": [meta.dates[i].isoformat() for i in indices],
         "config": asdict(cfg),
         "windows": plan.count,
         "pixels": result.pixels,
@@ -725,7 +693,6 @@ __all__ = [
     "PredictConfig",
     "PredictResult",
     "StackWindows",
-    "card_statistics",
     "predict_stack",
     "resolve_device",
     "sweep",

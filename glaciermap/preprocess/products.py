@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glaciermap.calendar import DEFAULT_SLOTS, slot_end, slot_of, slot_start
 from glaciermap.errors import InputError
 
 if TYPE_CHECKING:
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     from glaciermap.regions import Region
 
 log = logging.getLogger(__name__)
-
-SLOT_DAYS = 24
-DEFAULT_SLOTS = 15
 
 _REDOWNLOAD = "delete it and download it again (`glaciermap download` fetches missing products)"
 
@@ -91,7 +89,7 @@ class Slot:
     @property
     def end(self) -> dt.date:
         """The day after the slot's last day."""
-        return self.start + dt.timedelta(days=SLOT_DAYS)
+        return slot_end(self.start.year, self.index)
 
     @property
     def is_empty(self) -> bool:
@@ -310,11 +308,6 @@ def _check_consistent(records: Iterable[ProductRecord]) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def slot_start(year: int, index: int) -> dt.date:
-    """First day of slot ``index`` of ``year``: 1 January + 24 ``index`` days."""
-    return dt.date(year, 1, 1) + dt.timedelta(days=SLOT_DAYS * index)
-
-
 def assign_slots(
     records: Iterable[ProductRecord], year: int, n_slots: int = DEFAULT_SLOTS
 ) -> list[Slot]:
@@ -340,7 +333,7 @@ def assign_slots(
     slots = [Slot(index=k, start=slot_start(year, k)) for k in range(n_slots)]
     for record in records:
         day = record.start.date()
-        index = (day - first).days // SLOT_DAYS
+        index = slot_of(day, year)
         if not 0 <= index < n_slots:
             log.info(
                 "ignoring %s: acquired %s, outside the %d slots of %d (%s to %s)",

@@ -16,7 +16,7 @@ from glaciermap.training.augment import (
     RectangularDropout,
     default_augment,
 )
-from glaciermap.training.dataset import StackPatches, StackTiles, TileSample, select_acquisitions
+from glaciermap.training.dataset import StackPatches, StackTiles, TileSample
 from glaciermap.training.losses import IGNORE_INDEX, FocalLoss
 from glaciermap.training.metrics import ConfusionCounts
 from glaciermap.training.schedule import cycle_ends, warm_restart_schedule
@@ -37,6 +37,5 @@ __all__ = [
     "TileSample",
     "cycle_ends",
     "default_augment",
-    "select_acquisitions",
     "warm_restart_schedule",
 ]

@@ -1,19 +1,19 @@
 """Training and evaluation samples read from a stack (``stack.json`` + ``tiles/`` + labels).
 
-* :func:`select_acquisitions` picks the ``n`` acquisitions around the peak of the ablation season.
+* The dates are chosen with :func:`glaciermap.calendar.select_acquisitions` (around the ablation peak).
 * :class:`StackPatches` draws random square patches from the tiles of one split, reading only the
   windows it needs with rasterio (never whole stacks), across tile borders.
 * :class:`StackTiles` yields whole tiles for evaluation.
 
-Samples are ``x`` ``(T, C, P, P)`` float32, normalised per channel with stack.json's statistics
-(``(v - mean) / std``), NaN (no data) replaced by 0 afterwards; ``label`` ``(P, P)`` uint8, 1 glacier,
-0 not glacier, 255 ignored (never observed, all selected acquisitions nodata, or outside the split).
+Samples are ``x`` ``(T, C, P, P)`` float32, normalised per channel (``(v - mean) / std``) with
+stack.json's statistics (or a model card's), NaN (no data) replaced by 0 afterwards; ``label``
+``(P, P)`` uint8, 1 glacier, 0 not glacier, 255 ignored (never observed, all selected acquisitions
+nodata, or outside the split).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,55 +24,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from glaciermap.calendar import select_acquisitions
 from glaciermap.errors import InputError
+from glaciermap.stack_format import StackMeta
 from glaciermap.training.augment import Transform
 from glaciermap.training.losses import IGNORE_INDEX
-
-ABLATION_PEAK = (8, 1)
-"""(month, day) taken as the peak of the ablation season (Svalbard: late July to early August)."""
-
-
-def _as_date(value: dt.date | str) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-
-
-def select_acquisitions(
-    dates: Sequence[dt.date | str],
-    n: int,
-    *,
-    missing: Sequence[int] = (),
-    peak: tuple[int, int] = ABLATION_PEAK,
-) -> list[int]:
-    """Indices (ascending) of the ``n`` acquisitions around the peak of the ablation season.
-
-    The rule: the centre is the acquisition nearest to ``peak`` (1 August) of its own year (ties go
-    to the earlier date); the selection is the ``n`` consecutive acquisitions around it,
-    ``(n - 1) // 2`` before and the rest after (an even ``n`` leans to later in the season), shifted
-    to stay within the year. Slots listed in ``missing`` (no data) are skipped as long as enough
-    slots with data remain. ``n >= len(dates)`` selects every slot, missing ones included, so ``T``
-    stays the stack's.
-
-    With the default 15 slots of 2016 (…, 18 Jun, 12 Jul, 5 Aug, 29 Aug, 22 Sep, …): n=1 -> 5 Aug;
-    n=3 -> 12 Jul, 5 Aug, 29 Aug; n=5 -> 18 Jun to 22 Sep; n=15 -> all.
-    """
-    parsed = [_as_date(d) for d in dates]
-    if n < 1:
-        raise InputError(f"{n} acquisitions cannot be selected", "give at least 1")
-    if n >= len(parsed):
-        return list(range(len(parsed)))
-    skip = set(missing)
-    candidates = [i for i in range(len(parsed)) if i not in skip]
-    if len(candidates) < n:
-        candidates = list(range(len(parsed)))
-
-    def distance(i: int) -> tuple[int, int]:
-        d = parsed[i]
-        return abs((d - dt.date(d.year, *peak)).days), i
-
-    centre = candidates.index(min(candidates, key=distance))
-    start = min(max(centre - (n - 1) // 2, 0), len(candidates) - n)
-    return sorted(candidates[start : start + n])
-
 
 # ----------------------------------------------------------------------------------------------------
 # The stack on disk
@@ -90,28 +46,23 @@ class _TilePlace:
 
 
 class _StackReader:
-    """stack.json, the tile geometry, and rasterio handles opened lazily (one set per process)."""
+    """The stack's metadata, the selected bands, and rasterio handles opened lazily (one set per
+    process)."""
 
     def __init__(
         self,
         stack_dir: str | os.PathLike[str],
-        labels_dir: str | os.PathLike[str] | None,
         acquisitions: int | Sequence[int],
-        skip_missing: bool,
+        statistics: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> None:
+        self.meta = StackMeta.read(stack_dir)
         self.stack_dir = Path(stack_dir)
-        meta_path = self.stack_dir / "stack.json"
-        try:
-            self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(
-                f"cannot read {meta_path}: {exc}", "build the stack first (glaciermap preprocess)"
-            ) from None
-        self.channels: list[str] = list(self.meta["channels"])
-        self.all_dates = [dt.date.fromisoformat(d) for d in self.meta["dates"]]
+        self.channels: list[str] = list(self.meta.channels)
+        self.all_dates = list(self.meta.dates)
         if isinstance(acquisitions, int):
-            missing = self.meta.get("missing_slots", []) if skip_missing else []
-            self.indices = select_acquisitions(self.all_dates, acquisitions, missing=missing)
+            self.indices = select_acquisitions(
+                self.all_dates, acquisitions, missing=self.meta.missing_slots
+            )
         else:
             self.indices = [int(i) for i in acquisitions]
             if not self.indices or not all(0 <= i < len(self.all_dates) for i in self.indices):
@@ -121,56 +72,32 @@ class _StackReader:
                     "give indices into stack.json's dates",
                 )
         self.dates = [self.all_dates[i] for i in self.indices]
-        n_channels = len(self.channels)
-        self.bands = [t * n_channels + c + 1 for t in self.indices for c in range(n_channels)]
-        norm = self.meta["normalisation"]
-        self.mean = np.array([norm[c]["mean"] for c in self.channels], dtype=np.float32)
-        self.std = np.array([norm[c]["std"] for c in self.channels], dtype=np.float32)
-        if not np.all(np.isfinite(self.std) & (self.std > 0)):
-            raise InputError(
-                f"{meta_path} has unusable normalisation statistics", "rebuild the stack"
-            )
-        labels = labels_dir if labels_dir is not None else self.meta.get("labels_dir")
-        self.labels_dir: Path | None = None
-        if self.meta.get("labels"):
-            for folder in (labels, self.stack_dir / "labels"):
-                if folder is not None and Path(folder).is_dir():
-                    self.labels_dir = Path(folder)
-                    break
-        region = self.meta["region"]
-        self.pixel_size = float(region["pixel_size"])
-        self.origin = (float(region["origin"][0]), float(region["origin"][1]))
-        self.tile_size = float(region["tile_size"])
+        self.bands = self.meta.bands(self.indices)
+        mean, std = statistics if statistics is not None else self.meta.statistics()
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        self.labels_dir: Path | None = self.meta.labels_dir
         self._handles: dict[Path, Any] = {}
         self._pid = os.getpid()
 
     def place(self, tile_id: str) -> _TilePlace:
         """Where a tile lies on the grid, from its id ``<PREFIX>-<col>-<row>``."""
-        try:
-            col, row = (int(v) for v in tile_id.rsplit("-", 2)[1:])
-        except ValueError:
-            raise InputError(f"tile id {tile_id!r} is not <PREFIX>-<col>-<row>", "") from None
-        side = round(self.tile_size / self.pixel_size)
-        # Column 0 / row 0 of the pixel grid is the region's origin; rows count southwards, so the
-        # tile's top edge (origin_y + (row + 1) * tile_size) lies at pixel row -(row + 1) * side.
-        return _TilePlace(tile_id, col * side, -(row + 1) * side, side, side)
+        col0, row0 = self.meta.region.tile_place(tile_id)
+        side = self.meta.region.tile_pixels
+        return _TilePlace(tile_id, col0, row0, side, side)
 
     def tiles_of(self, split: str | None) -> list[str]:
-        tiles = list(self.meta["tiles"])
-        if split is None:
-            return tiles
-        splits = self.meta.get("splits", {})
-        return [t for t in tiles if splits.get(t) == split]
+        return self.meta.tiles_of(split)
 
     def _open(self, path: Path) -> Any:
-        import rasterio
+        from glaciermap.io.raster import open_dataset
 
         if self._pid != os.getpid():  # forked into a DataLoader worker: never share handles
             self._handles = {}
             self._pid = os.getpid()
         handle = self._handles.get(path)
         if handle is None:
-            handle = rasterio.open(path)
+            handle = open_dataset(path)
             self._handles[path] = handle
         return handle
 
@@ -200,13 +127,11 @@ class _StackReader:
                 continue
             window = Window(c0 - p.col0, r0 - p.row0, c1 - c0, r1 - r0)
             out = (slice(None), slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0))
-            x[out] = self._open(self.stack_dir / "tiles" / f"{p.tile_id}.tif").read(
+            x[out] = self._open(self.meta.tile_path(p.tile_id)).read(
                 self.bands, window=window, out_dtype="float32"
             )
             if self.labels_dir is not None:
-                label[out[1:]] = self._open(self.labels_dir / f"{p.tile_id}.tif").read(
-                    1, window=window
-                )
+                label[out[1:]] = self._open(self.meta.label_path(p.tile_id)).read(1, window=window)
         return x.reshape(n_t, n_c, height, width), label
 
     def finish(self, x: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,11 +163,10 @@ class StackPatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         split: ``"train"``, ``"val"``, ``"test"`` (or ``"none"``), as in stack.json's splits.
         patch: side of the square patch in pixels.
         samples_per_epoch: length of the dataset.
-        acquisitions: how many acquisitions (:func:`select_acquisitions`), or explicit slot indices.
+        acquisitions: how many acquisitions (:func:`~glaciermap.calendar.select_acquisitions`; slots
+            without data are skipped while enough remain), or explicit slot indices.
         augment: a transform ``(x, label, rng) -> (x, label)`` (see :mod:`.augment`), or None.
         seed: base seed.
-        labels_dir: the labels folder (default: stack.json's, else ``stack_dir/labels``).
-        skip_missing: skip slots without data when selecting fewer acquisitions than slots.
     """
 
     def __init__(
@@ -254,14 +178,12 @@ class StackPatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         acquisitions: int | Sequence[int] = 15,
         augment: Transform | None = None,
         seed: int = 0,
-        labels_dir: str | os.PathLike[str] | None = None,
-        skip_missing: bool = True,
     ) -> None:
         if patch < 1 or samples_per_epoch < 1:
             raise InputError(
                 f"patch {patch} / samples_per_epoch {samples_per_epoch} must be positive", ""
             )
-        self.reader = _StackReader(stack_dir, labels_dir, acquisitions, skip_missing)
+        self.reader = _StackReader(stack_dir, acquisitions)
         if self.reader.labels_dir is None:
             raise InputError(
                 f"the stack in {stack_dir} has no labels", "rebuild it with --inventory to train"
@@ -348,18 +270,19 @@ class TileSample(NamedTuple):
 
 
 class StackTiles(Dataset[TileSample]):
-    """Whole tiles of one split (``split=None``: every tile), for evaluation; same arguments as
-    :class:`StackPatches`. Iterating yields :class:`TileSample`; use ``batch_size=1`` in a DataLoader."""
+    """Whole tiles of one split (``split=None``: every tile), for evaluation; ``stack_dir``, ``split``
+    and ``acquisitions`` as for :class:`StackPatches`. ``statistics`` ``(means, stds)`` per channel
+    normalise the inputs instead of the stack's own (a model card's, for weights trained elsewhere).
+    Iterating yields :class:`TileSample`; use ``batch_size=1`` in a DataLoader."""
 
     def __init__(
         self,
         stack_dir: str | os.PathLike[str],
         split: str | None = "test",
         acquisitions: int | Sequence[int] = 15,
-        labels_dir: str | os.PathLike[str] | None = None,
-        skip_missing: bool = True,
+        statistics: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> None:
-        self.reader = _StackReader(stack_dir, labels_dir, acquisitions, skip_missing)
+        self.reader = _StackReader(stack_dir, acquisitions, statistics)
         self.tiles = self.reader.tiles_of(split)
         if not self.tiles:
             raise InputError(f"the stack in {stack_dir} has no {split!r} tile", "")
@@ -390,4 +313,4 @@ class StackTiles(Dataset[TileSample]):
             yield self[i]
 
 
-__all__ = ["ABLATION_PEAK", "StackPatches", "StackTiles", "TileSample", "select_acquisitions"]
+__all__ = ["StackPatches", "StackTiles", "TileSample"]

@@ -7,19 +7,20 @@ pixels of the split's tiles, labels 255 ignored.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as nnf
 from torch import nn
 
+from glaciermap.calendar import select_acquisitions
 from glaciermap.errors import InputError
-from glaciermap.training.dataset import StackTiles, select_acquisitions
+from glaciermap.models.card import ModelCard
+from glaciermap.stack_format import StackMeta
+from glaciermap.training.dataset import StackTiles
 from glaciermap.training.metrics import ConfusionCounts
 
 
@@ -74,18 +75,6 @@ def score_tiles(
     return counts
 
 
-def read_stack_meta(stack_dir: Path) -> dict[str, Any]:
-    """A stack's ``stack.json``; an :class:`InputError` that says to run preprocess when unreadable."""
-    path = stack_dir / "stack.json"
-    try:
-        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read {path}: {exc}", "build the stack first (glaciermap preprocess)"
-        ) from None
-    return meta
-
-
 def evaluate(
     weights: str | os.PathLike[str],
     stack_dir: str | os.PathLike[str],
@@ -93,24 +82,22 @@ def evaluate(
     acquisitions: int | Sequence[int] | None = None,
     *,
     device: str | None = None,
-    labels_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
     """Precision, recall, F1 and IoU of ``weights`` on the ``split`` tiles of a stack.
 
     Args:
         weights: ``name``, ``name.safetensors`` or ``name.json`` (tensors + card).
-        stack_dir: the stack folder (stack.json, tiles/, labels).
+        stack_dir: the stack folder (stack.json, tiles/, labels/).
         split: ``"train"``, ``"val"``, ``"test"``, or ``"all"`` (every tile of the stack).
         acquisitions: how many acquisitions around the ablation peak (or explicit slot indices);
             default the ``T`` on the card (every slot when the card has none).
         device: torch device; default CUDA when available.
-        labels_dir: labels folder when not stack.json's.
         progress: called ``(done, total, tile_id)`` after each tile.
 
     Returns:
         ``precision``, ``recall``, ``f1``, ``iou`` (NaN on zero denominators), ``tp``, ``fp``, ``fn``,
-        ``tn``, and ``n_times``, ``dates``, ``tiles``, ``split``.
+        ``tn``, and ``n_times``, ``dates``, ``tiles``, ``split``, ``stack`` (region and year).
 
     Raises:
         InputError: the weights' card does not fit the stack (channels, or ``T`` for models that need
@@ -119,36 +106,30 @@ def evaluate(
     from glaciermap.models.weights import check_card_against_stack, load_weights
 
     stack = Path(stack_dir)
-    meta = read_stack_meta(stack)
-    if not meta.get("labels"):
+    meta = StackMeta.read(stack)
+    if not meta.has_labels:
         raise InputError(
             f"the stack in {stack} has no labels", "rebuild it with --inventory to evaluate"
         )
+    if split not in ("train", "val", "test", "all"):
+        raise InputError(f"unknown split {split!r}", "use train, val, test or all")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, card = load_weights(weights, device=dev)
     if acquisitions is None:
-        acquisitions = int(card.get("n_times") or len(meta["dates"]))
+        acquisitions = int(card.n_times or meta.n_slots)
     if isinstance(acquisitions, int):
-        indices = select_acquisitions(
-            meta["dates"], acquisitions, missing=meta.get("missing_slots", [])
-        )
+        indices = select_acquisitions(meta.dates, acquisitions, missing=meta.missing_slots)
     else:
         indices = [int(i) for i in acquisitions]
-    check_card_against_stack(card, len(indices), list(meta["channels"]))
-    if split not in ("train", "val", "test", "all"):
-        raise InputError(f"unknown split {split!r}", "use train, val, test or all")
-    tiles = StackTiles(
-        stack, split=None if split == "all" else split, acquisitions=indices, labels_dir=labels_dir
-    )
+    check_card_against_stack(card, len(indices), meta.channels)
     # Normalise with the statistics the model was trained with (the card's), not this stack's.
-    card_norm = card.get("normalisation")
-    if isinstance(card_norm, dict) and all(c in card_norm for c in tiles.reader.channels):
-        tiles.reader.mean = np.array(
-            [card_norm[c]["mean"] for c in tiles.reader.channels], dtype=np.float32
-        )
-        tiles.reader.std = np.array(
-            [card_norm[c]["std"] for c in tiles.reader.channels], dtype=np.float32
-        )
+    statistics = card.statistics(meta.channels) if card.normalisation is not None else None
+    tiles = StackTiles(
+        stack,
+        split=None if split == "all" else split,
+        acquisitions=indices,
+        statistics=statistics,
+    )
     try:
         counts = score_tiles(model, tiles, dev, progress=progress)
     finally:
@@ -163,72 +144,28 @@ def evaluate(
     }
 
 
-def stack_identity(meta: dict[str, Any]) -> dict[str, Any]:
+def stack_identity(meta: StackMeta) -> dict[str, Any]:
     """What names a stack in a model card: region and year (with the split's tiles and dates).
 
     Not the stack's inputs hash, which depends on file paths and times: a benchmark regenerated on
     another machine from the same seed must still match the card.
     """
-    return {"region": (meta.get("region") or {}).get("name"), "year": meta.get("year")}
+    return {"region": meta.region.name, "year": meta.year}
 
 
-_ENTRY_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn", "n_times", "dates")
-
-
-def _same_scoring(entry: dict[str, Any], result: dict[str, Any]) -> bool:
-    return (
-        entry.get("stack") == result["stack"]
-        and entry.get("split") == result["split"]
-        and entry.get("dates") == result["dates"]
-        and entry.get("tiles") == result["tiles"]
-    )
-
-
-def card_evaluation(card: dict[str, Any], result: dict[str, Any]) -> dict[str, Any] | None:
-    """The card's recorded evaluation of the same stack, split and dates as ``result``, if any."""
-    for entry in card.get("evaluation") or []:
-        if isinstance(entry, dict) and _same_scoring(entry, result):
-            return entry
-    return None
-
-
-def record_evaluation(weights: str | os.PathLike[str], result: dict[str, Any]) -> Path:
+def record_evaluation(weights: str | os.PathLike[str], result: Mapping[str, Any]) -> Path:
     """Write ``result`` (from :func:`evaluate`) into the weights' card under ``evaluation``.
 
     An earlier entry for the same stack (region, year), split, tiles and dates is replaced. The
     tensors and their sha256 are untouched; the card is rewritten atomically. Returns the card's path.
     """
-    from glaciermap.io.files import atomic_output
-    from glaciermap.models.weights import read_card, weight_paths
-
-    card = read_card(weights)
-    entry = {
-        "stack": result["stack"],
-        "split": result["split"],
-        "tiles": result["tiles"],
-        **{k: result[k] for k in _ENTRY_KEYS},
-    }
-    kept = [
-        e
-        for e in card.get("evaluation") or []
-        if not (isinstance(e, dict) and _same_scoring(e, result))
-    ]
-    card["evaluation"] = sorted(
-        [*kept, entry],
-        key=lambda e: (str(e.get("stack")), str(e.get("split")), int(e.get("n_times") or 0)),
-    )
-    _, card_path = weight_paths(weights)
-    with atomic_output(card_path) as tmp:
-        tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return card_path
+    return ModelCard.read(weights).with_evaluation(result).write(weights)
 
 
 __all__ = [
-    "card_evaluation",
     "evaluate",
     "model_stride",
     "predict_tile",
-    "read_stack_meta",
     "record_evaluation",
     "score_tiles",
     "stack_identity",

@@ -192,7 +192,6 @@ def fit(
     *,
     progress: Callable[[TrainProgress], None] | None = None,
     resume: bool = True,
-    labels_dir: str | os.PathLike[str] | None = None,
     dist: DistContext | None = None,
 ) -> FitResult:
     """Train ``config.model`` on the ``train`` split of a stack; keep the best weights by val IoU.
@@ -204,7 +203,6 @@ def fit(
         progress: called after every batch and every validation (rank 0 only).
         resume: continue from ``run_dir/last.pt`` when it exists (its settings must match, but
             ``epochs`` may grow); False starts over.
-        labels_dir: the labels folder when not stack.json's.
         dist: the process group context (:func:`~glaciermap.training.distributed.init_from_env`);
             default the initialised group, if any, else one process.
     """
@@ -222,7 +220,7 @@ def fit(
     barrier(ctx)
 
     with _deterministic(device.type == "cpu"):
-        return _fit(config, Path(stack_dir), run, progress, resume, labels_dir, ctx, device)
+        return _fit(config, Path(stack_dir), run, progress, resume, ctx, device)
 
 
 def _fit(
@@ -231,7 +229,6 @@ def _fit(
     run: Path,
     progress: Callable[[TrainProgress], None] | None,
     resume: bool,
-    labels_dir: str | os.PathLike[str] | None,
     ctx: DistContext,
     device: torch.device,
 ) -> FitResult:
@@ -246,7 +243,6 @@ def _fit(
         acquisitions=config.acquisitions,
         augment=default_augment() if config.augment else None,
         seed=config.seed,
-        labels_dir=labels_dir,
     )
     meta = train_set.reader.meta
     try:
@@ -254,7 +250,6 @@ def _fit(
             stack_dir,
             split="val",
             acquisitions=train_set.acquisition_indices,
-            labels_dir=labels_dir,
         )
     except InputError:
         log.warning("the stack has no validation tile: val IoU is NaN, best = first epoch")
@@ -315,11 +310,11 @@ def _fit(
             "input": [len(train_set.dates), len(train_set.channels), summary_side, summary_side],
         },
         "channels": list(train_set.channels),
-        "normalisation": meta.get("normalisation"),
+        "normalisation": meta.normalisation_json(),
         "training_data": {
             "stack": str(stack_dir.resolve()),
-            "region": (meta.get("region") or {}).get("name"),
-            "year": meta.get("year"),
+            "region": meta.region.name,
+            "year": meta.year,
             "dates": [d.isoformat() for d in train_set.dates],
             "acquisition_indices": list(train_set.acquisition_indices),
             "train_tiles": list(train_set.tiles),

@@ -13,6 +13,7 @@ from glaciermap.io.raster.read import (
     check_band,
     gdal_error_message,
     metres_per_unit,
+    open_dataset,
     open_raster,
     read_errors_as_input,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "copy_to_cog",
     "gdal_error_message",
     "metres_per_unit",
+    "open_dataset",
     "open_raster",
     "read_errors_as_input",
     "write_cog",

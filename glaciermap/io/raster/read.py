@@ -44,22 +44,11 @@ def gdal_error_message(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-@contextlib.contextmanager
-def open_raster(
-    path: str | os.PathLike[str], *, require_crs: bool = True
-) -> Iterator[DatasetReader]:
-    """Open a raster for reading, raising :class:`InputError` for the failures a user can fix.
+def open_dataset(path: str | os.PathLike[str], *, require_crs: bool = True) -> DatasetReader:
+    """Open a raster for reading and return the dataset; the caller closes it.
 
-    Args:
-        path: a local file (GeoTIFF, VRT, ...) or a GDAL virtual path (``/vsicurl/...``).
-        require_crs: raise if the raster has no coordinate reference system. Every glaciermap stage
-            needs one, so this is on by default; turn it off only to inspect a raster.
-
-    Yields:
-        The open rasterio dataset; it is closed when the block ends.
-
-    Raises:
-        InputError: the file does not exist, is a folder, cannot be read as a raster, or has no CRS.
+    For handles kept open across many reads (a DataLoader worker's tiles, a reader thread's VRT).
+    Same checks and errors as :func:`open_raster`.
     """
     import rasterio
     from rasterio.errors import RasterioIOError
@@ -80,12 +69,33 @@ def open_raster(
             f"cannot read {name} as a raster ({gdal_error_message(exc)})",
             "check that the file is a complete GeoTIFF or VRT (re-download or re-create it)",
         ) from exc
-    with src:
-        if require_crs and src.crs is None:
-            raise InputError(
-                f"raster {name} has no CRS",
-                f"assign one with `gdal_edit.py -a_srs EPSG:<code> {name}`",
-            )
+    if require_crs and src.crs is None:
+        src.close()
+        raise InputError(
+            f"raster {name} has no CRS",
+            f"assign one with `gdal_edit.py -a_srs EPSG:<code> {name}`",
+        )
+    return src
+
+
+@contextlib.contextmanager
+def open_raster(
+    path: str | os.PathLike[str], *, require_crs: bool = True
+) -> Iterator[DatasetReader]:
+    """Open a raster for reading, raising :class:`InputError` for the failures a user can fix.
+
+    Args:
+        path: a local file (GeoTIFF, VRT, ...) or a GDAL virtual path (``/vsicurl/...``).
+        require_crs: raise if the raster has no coordinate reference system. Every glaciermap stage
+            needs one, so this is on by default; turn it off only to inspect a raster.
+
+    Yields:
+        The open rasterio dataset; it is closed when the block ends.
+
+    Raises:
+        InputError: the file does not exist, is a folder, cannot be read as a raster, or has no CRS.
+    """
+    with open_dataset(path, require_crs=require_crs) as src:
         yield src
 
 

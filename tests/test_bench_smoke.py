@@ -1,0 +1,39 @@
+"""Every benchmark script runs in its tiny smoke mode, so the benchmarks cannot rot unnoticed.
+
+The figures of a smoke run mean nothing (seconds of work on a loaded machine); what is checked is that
+the script still imports, runs end to end against today's library and prints its figures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _smoke(script: str, *args: str, timeout: float = 300) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), "--smoke", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+def test_bench_preprocess(tmp_path):
+    out = _smoke("preprocess.py", "--out", str(tmp_path))
+    assert "km²/s" in out and "ratio" in out and "build_stack over  1 tiles" in out
+    assert (tmp_path / "results.json").is_file()
+
+
+def test_bench_train(tmp_path):
+    pytest.importorskip("torch")
+    out = _smoke("train.py", "--out", str(tmp_path / "train.json"))
+    assert "samples/s" in out and "GFLOP/s" in out
+    assert (tmp_path / "train.json").is_file()
