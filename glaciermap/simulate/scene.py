@@ -48,6 +48,7 @@ from glaciermap.simulate.acquisitions import (
     across_track,
     plan_year,
 )
+from glaciermap.workers import map_tasks
 
 if TYPE_CHECKING:
     from glaciermap.simulate.landscape import Landscape
@@ -183,8 +184,6 @@ def simulate_year(
 
     climate = physics.draw_year_climate(streams["climate"])
     levels = physics.draw_surface_levels(streams["levels"])
-
-    from glaciermap.workers import map_tasks
 
     steps = len(plan.acquisitions) + 1
     pass_seeds = streams["passes"].integers(0, 2**63, size=len(plan.acquisitions))
