@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Literal, TypeVar
 
 Item = TypeVar("Item")
@@ -72,7 +72,7 @@ def map_tasks(
     ordered: bool = True,
     in_flight: int | None = None,
     progress: Progress | None = None,
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """Run ``task(state, item)`` for every item and yield the results.
 
     Args:
@@ -91,7 +91,7 @@ def map_tasks(
         progress: called ``(done, total)`` as each result comes back, before it is yielded.
 
     Yields:
-        The task results.
+        The task results. Closing the generator early (``contextlib.closing``) shuts the pool down.
     """
     import multiprocessing
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from affine import Affine
 
+from glaciermap.calendar import REPEAT_DAYS, SLOT_DAYS
 from glaciermap.errors import InputError
 from glaciermap.simulate.acquisitions import (
-    REPEAT_DAYS,
-    SLOT_DAYS,
     across_track,
     check_year,
     plan_year,

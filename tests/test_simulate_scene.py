@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -135,9 +136,28 @@ def test_cli_simulate_and_bad_input(run_cli, tmp_path):
     assert unwritable.exit_code == 2 and "cannot create output folder" in unwritable.stderr
 
 
+def _member_crcs(path):
+    with zipfile.ZipFile(path) as archive:
+        return {info.filename: info.CRC for info in archive.infolist()}
+
+
 def test_worker_processes_write_the_same_products(scene, tmp_path):
-    parallel = simulate_year(EXAMPLE, 2016, tmp_path, seed=7, n_acquisitions=4, workers=2)
+    calls = []
+    parallel = simulate_year(
+        EXAMPLE, 2016, tmp_path, seed=7, n_acquisitions=4, workers=2,
+        progress=lambda done, total, what: calls.append((done, total)),
+    )  # fmt: skip
     assert [p.name for p in parallel.rtc_products] == [p.name for p in scene.rtc_products]
+    assert [p.name for p in parallel.insar_products] == [p.name for p in scene.insar_products]
+    # Every member of every product is the same whichever worker made it, in whatever order.
+    serial = scene.rtc_products + scene.insar_products
+    forked = parallel.rtc_products + parallel.insar_products
+    for a, b in zip(serial, forked, strict=True):
+        assert _member_crcs(a) == _member_crcs(b), a.name
+    for name in ("dem.tif", "landsea.tif", "surface.tif"):
+        assert (scene.truth_dir / name).read_bytes() == (parallel.truth_dir / name).read_bytes()
+    steps = len(parallel.plan.acquisitions) + 1
+    assert calls == [(done, steps) for done in range(1, steps + 1)]
     last_a, last_b = (
         open_product(scene.insar_products[-1]),
         open_product(parallel.insar_products[-1]),

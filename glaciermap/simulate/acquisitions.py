@@ -1,10 +1,11 @@
 """The acquisition plan of a simulated year: which Sentinel-1 passes see the region, when, and where.
 
-A year is cut into 24-day slots from 1 January (15 slots by default, as in Maslov et al. 2024). Each
-relative orbit ("stripe") repeats every 12 days; in each slot a stripe contributes its first pass, and the
-pass 12 days later is its coherence partner. Two (or, for wide regions, more) overlapping stripes cover the
-region, so a date's mosaic has swath edges inside the region; per pass the edges wobble by a few hundred
-metres (orbit tube), one slot loses one stripe and one slot is missing altogether — as real years do.
+A year is cut into 24-day slots from 1 January, as :mod:`glaciermap.calendar` defines them for every
+stage (15 slots by default, as in Maslov et al. 2024). Each relative orbit ("stripe") repeats every 12
+days; in each slot a stripe contributes its first pass, and the pass 12 days later is its coherence
+partner. Two (or, for wide regions, more) overlapping stripes cover the region, so a date's mosaic has
+swath edges inside the region; per pass the edges wobble by a few hundred metres (orbit tube), one slot
+loses one stripe and one slot is missing altogether — as real years do.
 
 Geometry follows the orbit: Sentinel-1 is sun-synchronous (inclination 98.18°) and right-looking; the ground
 track's heading at latitude φ satisfies ``sin(heading) = cos(i) / cos(φ)``, so over Svalbard (78–80° N) an
@@ -24,10 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from glaciermap.calendar import DEFAULT_SLOTS, REPEAT_DAYS, slot_start, slot_starts
 from glaciermap.errors import InputError
 
-SLOT_DAYS = 24
-REPEAT_DAYS = 12
 ORBITS_PER_CYCLE = 175
 INCLINATION_DEG = 98.18
 SWATH_WIDTH_M = 250_000.0
@@ -127,12 +127,11 @@ class YearPlan:
     stripes: tuple[Stripe, ...]
     acquisitions: tuple[Acquisition, ...]
     missing: tuple[str, ...] = field(default_factory=tuple)
-    n_slots: int = 15
+    n_slots: int = DEFAULT_SLOTS
 
     def slot_dates(self) -> list[dt.date]:
-        """Start date of each slot."""
-        jan1 = dt.date(self.year, 1, 1)
-        return [jan1 + dt.timedelta(days=SLOT_DAYS * k) for k in range(self.n_slots)]
+        """Start date of each slot (:func:`glaciermap.calendar.slot_starts`)."""
+        return slot_starts(self.year, self.n_slots)
 
 
 def track_heading_deg(latitude_deg: float, orbit: str) -> float:
@@ -194,7 +193,7 @@ def plan_year(
     grid_convergence_deg: float,
     orbit: str,
     rng: np.random.Generator,
-    n_slots: int = 15,
+    n_slots: int = DEFAULT_SLOTS,
     drop_slot: bool = True,
     drop_stripe: bool = True,
 ) -> YearPlan:
@@ -237,12 +236,11 @@ def plan_year(
     for slot in slots:
         if slot == lost_slot:
             continue
-        slot_start = jan1 + dt.timedelta(days=SLOT_DAYS * slot)
+        first = (slot_start(year, slot) - jan1).days
         for index, stripe in enumerate(stripes):
             if lost_pair == (slot, index):
                 continue
             # The stripe's first pass in this slot: passes fall on day_offset + 12 k.
-            first = (slot_start - jan1).days
             k = math.ceil((first - stripe.day_offset) / REPEAT_DAYS)
             day = jan1 + dt.timedelta(days=stripe.day_offset + REPEAT_DAYS * k)
             platform = _platform_on(day, rng)

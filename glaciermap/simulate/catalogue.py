@@ -17,9 +17,10 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
+from glaciermap.calendar import DEFAULT_SLOTS
 from glaciermap.io.asf import Scene
 from glaciermap.regions import Region
-from glaciermap.simulate.acquisitions import Acquisition, YearPlan
+from glaciermap.simulate.acquisitions import ORBITS_PER_CYCLE, Acquisition, YearPlan
 from glaciermap.simulate.scene import plan_for_region, random_streams
 
 FRAME_LENGTH_M = 170_000.0
@@ -27,7 +28,9 @@ FRAME_SECONDS = 27  # an IW SLC frame's duration
 MARGIN_M = 30_000.0  # frames reach this far beyond the region along track
 
 
-def simulated_plan(region: Region, year: int, *, seed: int = 0, n_slots: int = 15) -> YearPlan:
+def simulated_plan(
+    region: Region, year: int, *, seed: int = 0, n_slots: int = DEFAULT_SLOTS
+) -> YearPlan:
     """The simulator's passes over the region's tile-aligned extent for ``seed``."""
     streams = random_streams(seed, region.name, year)
     return plan_for_region(region, region.grid_extent(), year, n_slots, streams["plan"])
@@ -114,7 +117,9 @@ def _pass_scenes(
     return scenes
 
 
-def simulated_scenes(region: Region, year: int, *, seed: int = 0, n_slots: int = 15) -> list[Scene]:
+def simulated_scenes(
+    region: Region, year: int, *, seed: int = 0, n_slots: int = DEFAULT_SLOTS
+) -> list[Scene]:
     """Every SLC frame of the simulated year's passes and their 12-day partners, in time order."""
     plan = simulated_plan(region, year, seed=seed, n_slots=n_slots)
     to_wgs84 = Transformer.from_crs(region.crs, "EPSG:4326", always_xy=True)
@@ -122,7 +127,7 @@ def simulated_scenes(region: Region, year: int, *, seed: int = 0, n_slots: int =
     for acquisition in plan.acquisitions:
         for start, orbit in (
             (acquisition.start, acquisition.absolute_orbit),
-            (acquisition.partner_start, acquisition.absolute_orbit + 175),
+            (acquisition.partner_start, acquisition.absolute_orbit + ORBITS_PER_CYCLE),
         ):
             for scene in _pass_scenes(region, plan, acquisition, start, orbit, to_wgs84):
                 scenes.setdefault(scene.name, scene)

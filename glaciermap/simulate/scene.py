@@ -31,15 +31,28 @@ import math
 import os
 import zlib
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glaciermap.calendar import DEFAULT_SLOTS, MAX_SLOTS
 from glaciermap.errors import InputError
 from glaciermap.regions import Region
-from glaciermap.simulate.acquisitions import Acquisition, YearPlan, across_track, plan_year
+from glaciermap.simulate.acquisitions import (
+    ORBITS_PER_CYCLE,
+    Acquisition,
+    YearPlan,
+    across_track,
+    plan_year,
+)
+from glaciermap.workers import map_tasks
+
+if TYPE_CHECKING:
+    from glaciermap.simulate.landscape import Landscape
+    from glaciermap.simulate.physics import SurfaceLevels, YearClimate
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +138,7 @@ def simulate_year(
     *,
     seed: int = 0,
     outlines: str | os.PathLike[str] | None = None,
-    n_acquisitions: int = 15,
+    n_acquisitions: int = DEFAULT_SLOTS,
     cross_pol: bool = True,
     workers: int = 1,
     progress: ProgressCallback | None = None,
@@ -141,8 +154,8 @@ def simulate_year(
             None makes a procedural landscape.
         n_acquisitions: number of 24-day slots (15 spans the year).
         cross_pol: also write the cross-polarised band (HV or VH).
-        workers: processes simulating passes in parallel (forked; the files are the same for any
-            number).
+        workers: processes simulating passes in parallel (forked by :func:`glaciermap.workers.map_tasks`;
+            the files are the same for any number).
         progress: called after each step.
 
     Returns:
@@ -155,10 +168,10 @@ def simulate_year(
     from glaciermap.simulate.acquisitions import check_year
 
     check_year(year)
-    if not 1 <= n_acquisitions <= 15:
+    if not 1 <= n_acquisitions <= MAX_SLOTS:
         raise InputError(
             f"{n_acquisitions} acquisitions do not fit in a year of 24-day slots",
-            "give 1 to 15",
+            f"give 1 to {MAX_SLOTS}",
         )
     bounds = grid_bounds(region)
     out = Path(out_dir)
@@ -174,19 +187,22 @@ def simulate_year(
 
     steps = len(plan.acquisitions) + 1
     pass_seeds = streams["passes"].integers(0, 2**63, size=len(plan.acquisitions))
-    _PASS_STATE.update(
-        landscape=landscape,
-        plan=plan,
-        geometry={s.name: _stripe_geometry(landscape, plan, s) for s in plan.stripes},
-        climate=climate,
-        levels=levels,
-        seeds=pass_seeds,
-        out=out,
-        cross_pol=cross_pol,
+    geometry = {s.name: _stripe_geometry(landscape, plan, s) for s in plan.stripes}
+    # Forked workers inherit the landscape and the stripe geometry (hundreds of MB on large regions)
+    # instead of unpickling them. Each pass draws from its own seeded stream, so the files do not depend
+    # on the number of workers or the order in which passes finish.
+    passes = map_tasks(
+        _one_pass,
+        list(range(len(pass_seeds))),
+        workers=workers,
+        setup=_PassInputs,
+        setup_args=(landscape, plan, geometry, climate, levels, pass_seeds, out, cross_pol),
+        start_method="fork",
+        ordered=False,
     )
     results: dict[int, tuple[Path, Path, str]] = {}
-    try:
-        for done, (index, result) in enumerate(_run_passes(len(pass_seeds), workers), start=1):
+    with closing(passes):
+        for done, (index, result) in enumerate(passes, start=1):
             results[index] = result
             acquisition = plan.acquisitions[index]
             if progress is not None:
@@ -195,8 +211,6 @@ def simulate_year(
                     steps,
                     f"{acquisition.date} stripe {acquisition.stripe.name} ({result[2]})",
                 )
-    finally:
-        _PASS_STATE.clear()
     rtc_paths = [results[i][0] for i in range(len(pass_seeds))]
     insar_paths = [results[i][1] for i in range(len(pass_seeds))]
     crs_counts: dict[str, int] = {}
@@ -243,46 +257,37 @@ def simulate_year(
     )
 
 
-# What every pass needs, set by simulate_year before the passes run. Worker processes are forked, so they
-# inherit it without pickling hundreds of MB of landscape per worker.
-_PASS_STATE: dict[str, Any] = {}
+@dataclass(frozen=True)
+class _PassInputs:
+    """What every pass of a year reads: the worker state of :func:`_one_pass`.
+
+    Attributes:
+        landscape: the ground truth. plan: the year's passes.
+        geometry: per stripe name, its across-track, layover/shadow and incidence maps.
+        climate, levels: the year's melt calendar and the scene's surface levels.
+        seeds: (passes,) the seed of each pass's random stream, in plan order.
+        out: the folder the products go to. cross_pol: whether to write the cross-pol band.
+    """
+
+    landscape: Landscape
+    plan: YearPlan
+    geometry: dict[str, _StripeGeometry]
+    climate: YearClimate
+    levels: SurfaceLevels
+    seeds: np.ndarray
+    out: Path
+    cross_pol: bool
 
 
-def _one_pass(index: int) -> tuple[int, tuple[Path, Path, str]]:
-    """Simulate and write pass ``index`` of the plan in :data:`_PASS_STATE`."""
-    state = _PASS_STATE
-    acquisition = state["plan"].acquisitions[index]
-    rng = np.random.default_rng(int(state["seeds"][index]))
+def _one_pass(inputs: _PassInputs, index: int) -> tuple[int, tuple[Path, Path, str]]:
+    """Simulate and write pass ``index`` of the plan: ``(index, (rtc zip, insar zip, CRS))``."""
+    acquisition = inputs.plan.acquisitions[index]
+    rng = np.random.default_rng(int(inputs.seeds[index]))
     result = _simulate_pass(
-        state["landscape"], state["plan"], acquisition,
-        state["geometry"][acquisition.stripe.name], state["climate"], state["levels"], rng,
-        state["out"], cross_pol=state["cross_pol"],
+        inputs.landscape, inputs.plan, acquisition, inputs.geometry[acquisition.stripe.name],
+        inputs.climate, inputs.levels, rng, inputs.out, cross_pol=inputs.cross_pol,
     )  # fmt: skip
     return index, result
-
-
-def _run_passes(count: int, workers: int):  # type: ignore[no-untyped-def]
-    """Yield (index, result) for every pass, in this process or a pool of forked workers."""
-    import multiprocessing
-
-    if workers <= 1 or count < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for index in range(count):
-            yield _one_pass(index)
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # Each pass draws from its own seeded stream, so the files do not depend on the worker count.
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork")
-    ) as pool:
-        futures = [pool.submit(_one_pass, index) for index in range(count)]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 def _build_landscape(region, bounds, outlines, rng):  # type: ignore[no-untyped-def]
@@ -383,9 +388,8 @@ def _granule(acquisition: Acquisition, start: dt.datetime, pol: str, kind: str, 
     mode = "D" if cross else "S"
     product = {"GRD": "GRDH", "SLC": "SLC_"}[kind]
     stop = start + dt.timedelta(seconds=25)
-    orbit = acquisition.absolute_orbit + (
-        0 if start == acquisition.start else 175
-    )  # the partner flies one cycle later
+    # The partner flies one repeat cycle later.
+    orbit = acquisition.absolute_orbit + (0 if start == acquisition.start else ORBITS_PER_CYCLE)
     datatake = (orbit * 37 + acquisition.stripe.relative_orbit) % 0xFFFFFF
     unique = zlib.crc32(f"{start.isoformat()}{kind}{pol}".encode()) & 0xFFFF
     return (
@@ -514,16 +518,17 @@ def _simulate_pass(landscape, plan, acquisition, geometry, climate, levels, rng,
     return rtc, insar, crs
 
 
-def _write_truth(landscape, truth_dir: Path, region: Region, year: int, rng) -> None:  # type: ignore[no-untyped-def]
-    from glaciermap.io.files import atomic_output
+def _write_truth(
+    landscape: Landscape, truth_dir: Path, region: Region, year: int, rng: np.random.Generator
+) -> None:
+    from glaciermap.io.vector import write_gpkg
     from glaciermap.simulate.history import earlier_outlines
     from glaciermap.simulate.landscape import write_truth
 
     write_truth(landscape, truth_dir.parent)  # writes into <scene>/truth/
     earlier_year = year - EARLIER_INVENTORY_YEARS
     frame, _ = earlier_outlines(landscape, rng, year=earlier_year, region=region.name)
-    with atomic_output(truth_dir / f"inventory_{earlier_year}.gpkg") as tmp:
-        frame.to_file(tmp, layer="glaciers", driver="GPKG")
+    write_gpkg(truth_dir / f"inventory_{earlier_year}.gpkg", {"glaciers": frame})
 
 
 def _jsonable(value: Any) -> Any:
