@@ -44,23 +44,8 @@ def gdal_error_message(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-@contextlib.contextmanager
-def open_raster(
-    path: str | os.PathLike[str], *, require_crs: bool = True
-) -> Iterator[DatasetReader]:
-    """Open a raster for reading, raising :class:`InputError` for the failures a user can fix.
-
-    Args:
-        path: a local file (GeoTIFF, VRT, ...) or a GDAL virtual path (``/vsicurl/...``).
-        require_crs: raise if the raster has no coordinate reference system. Every glaciermap stage
-            needs one, so this is on by default; turn it off only to inspect a raster.
-
-    Yields:
-        The open rasterio dataset; it is closed when the block ends.
-
-    Raises:
-        InputError: the file does not exist, is a folder, cannot be read as a raster, or has no CRS.
-    """
+def _open_checked(path: str | os.PathLike[str], *, require_crs: bool) -> DatasetReader:
+    """Open a raster, raising the same errors as :func:`open_raster`."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -80,13 +65,63 @@ def open_raster(
             f"cannot read {name} as a raster ({gdal_error_message(exc)})",
             "check that the file is a complete GeoTIFF or VRT (re-download or re-create it)",
         ) from exc
-    with src:
-        if require_crs and src.crs is None:
-            raise InputError(
-                f"raster {name} has no CRS",
-                f"assign one with `gdal_edit.py -a_srs EPSG:<code> {name}`",
-            )
+    if require_crs and src.crs is None:
+        src.close()
+        raise InputError(
+            f"raster {name} has no CRS",
+            f"assign one with `gdal_edit.py -a_srs EPSG:<code> {name}`",
+        )
+    return src
+
+
+@contextlib.contextmanager
+def open_raster(
+    path: str | os.PathLike[str], *, require_crs: bool = True
+) -> Iterator[DatasetReader]:
+    """Open a raster for reading, raising :class:`InputError` for the failures a user can fix.
+
+    Args:
+        path: a local file (GeoTIFF, VRT, ...) or a GDAL virtual path (``/vsicurl/...``).
+        require_crs: raise if the raster has no coordinate reference system. Every glaciermap stage
+            needs one, so this is on by default; turn it off only to inspect a raster.
+
+    Yields:
+        The open rasterio dataset; it is closed when the block ends.
+
+    Raises:
+        InputError: the file does not exist, is a folder, cannot be read as a raster, or has no CRS.
+    """
+    with _open_checked(path, require_crs=require_crs) as src:
         yield src
+
+
+def open_raster_for_worker(
+    path: str | os.PathLike[str], *, gdal_cache_bytes: int | None = None
+) -> DatasetReader:
+    """Open a raster that a worker process keeps open for its whole life (a ``map_tasks`` setup).
+
+    Unlike :func:`open_raster` it returns the dataset itself: it is the worker's state and closes when
+    the process ends. Failures are the same :class:`InputError`\\ s.
+
+    Args:
+        path: the raster; a file other processes can open by name (not ``/vsimem/``).
+        gdal_cache_bytes: if given, this process's GDAL block cache (``GDAL_CACHEMAX``), bytes. GDAL's
+            default is 5 % of the RAM in every process, too much when several workers read at once.
+    """
+    if gdal_cache_bytes is not None:
+        from rasterio.env import set_gdal_config
+
+        set_gdal_config("GDAL_CACHEMAX", gdal_cache_bytes)
+    return _open_checked(path, require_crs=True)
+
+
+@contextlib.contextmanager
+def gdal_env(**options: str | int | bool) -> Iterator[None]:
+    """Set GDAL configuration options (e.g. ``GDAL_CACHEMAX=bytes``) in this process for the block."""
+    import rasterio
+
+    with rasterio.Env(**options):
+        yield
 
 
 @contextlib.contextmanager
