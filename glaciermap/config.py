@@ -193,16 +193,19 @@ def region_from_table(
         if "aoi" in table:
             minx, miny, maxx, maxy = (float(v) for v in table["aoi"])
             values["aoi"], values["aoi_wkt"] = (minx, miny, maxx, maxy), None
+        aoi_path: Path | None = None
         if "aoi_file" in table:
             if "crs" not in values:
                 raise ConfigError(f"{where}: set crs before aoi_file can be reprojected")
             aoi_path = Path(str(table["aoi_file"])).expanduser()
             aoi_path = aoi_path if aoi_path.is_absolute() else source.parent / aoi_path
-            values["aoi_wkt"], values["aoi"] = _read_aoi(aoi_path, values["crs"], where)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"{where}: {exc}", "see the example in `glaciermap regions --help`"
         ) from None
+    # Read outside the try: a ValueError from the reader is a bug, not a badly written value.
+    if aoi_path is not None:
+        values["aoi_wkt"], values["aoi"] = _read_aoi(aoi_path, values["crs"], where)
     values.setdefault("origin", (0.0, 0.0))
     values.setdefault("tile_size", 10_000.0)
     values.setdefault("pixel_size", 10.0)
@@ -231,16 +234,15 @@ def _metric_crs(text: str, where: str) -> str:
 
 
 def _read_aoi(path: Path, crs: str, where: str) -> tuple[str, tuple[float, float, float, float]]:
-    import geopandas as gpd
-
-    from glaciermap.errors import InputError
+    from glaciermap.io.vector import read_frame
 
     if not path.is_file():
         raise ConfigError(f"{where}: aoi_file {path} does not exist")
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises several kinds for unreadable files
-        raise InputError(f"{where}: cannot read aoi_file {path}: {exc}") from None
+    frame = read_frame(
+        path,
+        message=f"{where}: cannot read aoi_file {path}",
+        hint="give a GeoPackage, shapefile or GeoJSON holding the area's polygon",
+    )
     if frame.empty or frame.crs is None:
         raise ConfigError(f"{where}: aoi_file {path} is empty or has no CRS")
     geom = frame.to_crs(crs).union_all()

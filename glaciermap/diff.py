@@ -40,8 +40,8 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from glaciermap.errors import InputError
-from glaciermap.io.files import atomic_output
 from glaciermap.io.inventory import Inventory, read_inventory, repair_polygons
+from glaciermap.io.vector import write_gpkg
 
 log = logging.getLogger(__name__)
 
@@ -388,19 +388,17 @@ def write_diff(result: DiffResult, path: str | Path, *, overwrite: bool = True) 
     Returns:
         The path written.
     """
-    path = Path(path)
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        for name, frame in result.layers().items():
-            # Fronts are single patches; the other layers mix Polygon and MultiPolygon rows.
-            geometry_type = "Polygon" if name == "fronts" else "MultiPolygon"
-            frame.to_file(
-                tmp,
-                layer=name,
-                driver="GPKG",
-                engine="pyogrio",
-                promote_to_multi=name != "fronts",
-                geometry_type=geometry_type,
-            )
+    layers = result.layers()
+    # Fronts are single patches; the other layers mix Polygon and MultiPolygon rows.
+    options = {
+        name: (
+            {"geometry_type": "Polygon", "promote_to_multi": False}
+            if name == "fronts"
+            else {"geometry_type": "MultiPolygon", "promote_to_multi": True}
+        )
+        for name in layers
+    }
+    path = write_gpkg(path, layers, overwrite=overwrite, layer_options=options)
     log.info("wrote %s (layers: %s)", path, ", ".join(LAYERS))
     return path
 

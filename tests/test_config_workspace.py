@@ -177,3 +177,41 @@ def test_errors_keep_their_hint_across_processes():
     err = pickle.loads(pickle.dumps(InputError("tile X is corrupt", "download it again")))
     assert isinstance(err, InputError)
     assert str(err) == "tile X is corrupt — download it again"
+
+
+def _aoi_config(tmp_path):
+    return write(
+        tmp_path / "c.toml",
+        '[regions.kongs]\ncrs = "EPSG:32633"\naoi_file = "aoi.gpkg"\norigin = [330000, 8400000]\n',
+    )
+
+
+def test_damaged_aoi_file_is_a_one_line_input_error(tmp_path):
+    from glaciermap.errors import InputError
+
+    (tmp_path / "aoi.gpkg").write_bytes(b"SQLite format 3\x00 cut short")
+    with pytest.raises(
+        InputError, match=r"\[regions.kongs\].*cannot read aoi_file .*aoi\.gpkg \("
+    ) as info:
+        load_settings(_aoi_config(tmp_path)).region("kongs")
+    assert "\n" not in str(info.value)
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("bug", [RuntimeError, ValueError])
+def test_a_bug_reading_the_aoi_file_is_not_bad_input(tmp_path, monkeypatch, bug):
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    gpd.GeoDataFrame(geometry=[shapely.box(11.5, 78.8, 12.5, 79.0)], crs="EPSG:4326").to_file(
+        tmp_path / "aoi.gpkg"
+    )
+    assert load_settings(_aoi_config(tmp_path)).region("kongs").aoi_wkt is not None
+
+    def broken(*args, **kwargs):
+        raise bug("a bug in the reader, not a damaged file")
+
+    monkeypatch.setattr(pyogrio, "read_dataframe", broken)
+    with pytest.raises(bug, match="a bug in the reader"):
+        load_settings(_aoi_config(tmp_path)).region("kongs")

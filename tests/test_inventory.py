@@ -332,3 +332,76 @@ def test_unknown_target_crs(tmp_path: Path) -> None:
     _boxes(1).to_file(path)
     with pytest.raises(InputError, match="cannot reproject"):
         read_inventory(path, crs="EPSG:nonsense")
+
+
+def test_damaged_geometries_are_a_one_line_input_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "damaged.gpkg"
+    _boxes(2).to_file(path, layer="outlines")
+    # The layer keeps its declaration, but its geometry blob is garbage: listing works, reading fails.
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE outlines")
+    db.execute("CREATE TABLE outlines (fid INTEGER PRIMARY KEY, geom BLOB, label TEXT)")
+    db.execute("INSERT INTO outlines VALUES (1, x'0102', 'g0')")
+    db.commit()
+    db.close()
+    with pytest.raises(InputError, match=r"damaged\.gpkg cannot be read \(") as info:
+        read_inventory(path)
+    _assert_one_line(info.value, path)
+
+
+def test_truncated_file_is_a_one_line_input_error(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.gpkg"
+    _boxes(2).to_file(whole)
+    path = tmp_path / "truncated.gpkg"
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    with pytest.raises(InputError, match="cannot be read as vector data") as info:
+        read_inventory(path)
+    _assert_one_line(info.value, path)
+
+
+def test_damaged_geoparquet_is_a_one_line_input_error(tmp_path: Path) -> None:
+    import pandas as pd
+
+    whole = tmp_path / "whole.parquet"
+    _boxes(2).to_parquet(whole)
+    path = tmp_path / "truncated.parquet"
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(InputError, match="cannot be read as GeoParquet") as info:
+        read_inventory(path)
+    _assert_one_line(info.value, path)
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(plain)
+    with pytest.raises(InputError, match="without 'geo' metadata") as info:
+        read_inventory(plain)
+    _assert_one_line(info.value, plain)
+
+
+@pytest.mark.parametrize(
+    ("module", "reader", "suffix"),
+    [
+        ("pyogrio", "list_layers", ".gpkg"),
+        ("pyogrio", "read_dataframe", ".gpkg"),
+        ("geopandas", "read_parquet", ".parquet"),
+    ],
+)
+def test_a_bug_in_the_reader_is_not_bad_input(
+    tmp_path: Path, monkeypatch, module: str, reader: str, suffix: str
+) -> None:
+    import importlib
+
+    path = tmp_path / f"outlines{suffix}"
+    frame = _boxes(2)
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_file(path)
+    assert len(read_inventory(path)) == 2
+
+    # Not a driver error: RuntimeError is the base of pyogrio's, ValueError of pyarrow's ArrowInvalid.
+    bug = ValueError if module == "geopandas" else RuntimeError
+
+    def broken(*args, **kwargs):
+        raise bug("a bug in the reader, not a damaged file")
+
+    monkeypatch.setattr(importlib.import_module(module), reader, broken)
+    with pytest.raises(bug, match="a bug in the reader"):
+        read_inventory(path)

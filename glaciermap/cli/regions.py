@@ -88,11 +88,10 @@ def export_tiles(
     overwrite: Overwrite = False,
 ) -> None:
     """Write a region's tile grid as polygons (tile_id, col, row) to open in QGIS."""
-    from glaciermap.io.files import atomic_output
+    from glaciermap.io.vector import write_gpkg
 
     state: AppState = ctx.obj
     region = state.settings().region(name)
     frame = region.tiles_frame()
-    with atomic_output(output, overwrite=overwrite) as tmp:
-        frame.to_file(tmp, layer="tiles", driver="GPKG")
+    write_gpkg(output, {"tiles": frame}, overwrite=overwrite)
     state.status(f"wrote {len(frame)} tiles of {region.name} to {output}")

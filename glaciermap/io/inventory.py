@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glaciermap.errors import InputError
+from glaciermap.io.vector import first_line, list_layers, read_frame
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -123,7 +124,7 @@ def read_inventory(
         frame, layer = _read_parquet(path), None
     else:
         layer = _choose_layer(path, layer)
-        frame = _read_ogr(path, layer)
+        frame = read_frame(path, layer=layer)
 
     where = f" (layer {layer!r})" if layer and layer != path.stem else ""
     if len(frame) == 0:
@@ -169,22 +170,14 @@ def _reproject(frame: gpd.GeoDataFrame, crs: Any, path: Path) -> gpd.GeoDataFram
         return frame.to_crs(crs)
     except CRSError as exc:
         raise InputError(
-            f"cannot reproject {path} to {crs!r} ({_first_line(exc)})", "give e.g. EPSG:32633"
+            f"cannot reproject {path} to {crs!r} ({first_line(exc)})", "give e.g. EPSG:32633"
         ) from exc
 
 
 def _choose_layer(path: Path, layer: str | None) -> str | None:
     """Pick the layer to read: the requested one, the only one, or the first polygon layer."""
-    import pyogrio
-
-    try:
-        layers = pyogrio.list_layers(path)
-    except Exception as exc:  # pyogrio raises DataSourceError, but GDAL can surface others
-        raise InputError(
-            f"{path} cannot be read as vector data ({_first_line(exc)})",
-            "give a shapefile, GeoPackage, GeoJSON or GeoParquet file",
-        ) from exc
-    names = [str(name) for name, _ in layers]
+    layers = list_layers(path)
+    names = [name for name, _ in layers]
     if layer is not None:
         if layer not in names:
             raise InputError(
@@ -193,7 +186,7 @@ def _choose_layer(path: Path, layer: str | None) -> str | None:
         return layer
     if len(names) <= 1:
         return names[0] if names else None
-    types = [str(kind) if kind is not None else "" for _, kind in layers]
+    types = [kind for _, kind in layers]
     polygonal = [n for n, t in zip(names, types, strict=True) if "polygon" in t.lower()]
     # GeoPackages written with mixed Polygon/MultiPolygon rows declare "Unknown"; try those next.
     unknown = [n for n, t in zip(names, types, strict=True) if t.lower() in ("unknown", "geometry")]
@@ -207,30 +200,24 @@ def _choose_layer(path: Path, layer: str | None) -> str | None:
     return candidates[0]
 
 
-def _read_ogr(path: Path, layer: str | None) -> gpd.GeoDataFrame:
-    """Read a layer with pyogrio, turning driver errors into :class:`InputError`."""
-    import geopandas as gpd
-
-    try:
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
-    except Exception as exc:
-        raise InputError(
-            f"{path} cannot be read ({_first_line(exc)})",
-            "check that the file is complete and is a shapefile, GeoPackage or GeoJSON",
-        ) from exc
-
-
 def _read_parquet(path: Path) -> gpd.GeoDataFrame:
-    """Read a GeoParquet file, turning reader errors into :class:`InputError`."""
+    """Read a GeoParquet file, turning pyarrow's errors and missing metadata into :class:`InputError`."""
     import geopandas as gpd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
+    hint = "check that the file is complete and has GeoParquet metadata"
     try:
+        # The footer alone says whether this is GeoParquet; geopandas would raise a bare ValueError.
+        metadata = pq.read_schema(path).metadata or {}
+        if b"geo" not in metadata:
+            raise InputError(
+                f"{path} cannot be read as GeoParquet (a Parquet table without 'geo' metadata)",
+                hint,
+            )
         return gpd.read_parquet(path)
-    except Exception as exc:
-        raise InputError(
-            f"{path} cannot be read as GeoParquet ({_first_line(exc)})",
-            "check that the file is complete and has GeoParquet metadata",
-        ) from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path} cannot be read as GeoParquet ({first_line(exc)})", hint) from exc
 
 
 def _clean_geometries(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame, int, int]:
@@ -451,9 +438,3 @@ def clean_name(value: Any) -> str | None:
     if len(text) == 1 and not (text.isascii() and text.isalnum()):
         return None
     return text
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception message, for one-line user errors."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

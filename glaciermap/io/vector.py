@@ -139,19 +139,30 @@ def read_frame(
     *,
     layer: str | None = None,
     read_geometry: bool = True,
+    message: str | None = None,
     hint: str = "check that the file is complete and is a shapefile, GeoPackage or GeoJSON",
 ) -> gpd.GeoDataFrame | pd.DataFrame:
     """Read one layer of a vector source (a DataFrame without geometry when ``read_geometry=False``).
 
+    Args:
+        path: the file (any OGR source).
+        layer: the layer to read; None: the first (a shapefile's or CSV's only one).
+        read_geometry: False reads the attribute table only.
+        message: what the error says before the driver's reason, e.g. ``"cannot read split file
+            grid.shp"``; default ``"<path> cannot be read"``.
+        hint: what the error tells the user to do.
+
     Raises:
-        InputError: the file cannot be read (missing, damaged, not vector data, no such layer).
+        InputError: the file cannot be read (missing, damaged, not vector data, no such layer):
+            ``"<message> (<the driver's first line>) — <hint>"``.
     """
     import pyogrio
 
     try:
         return pyogrio.read_dataframe(path, layer=layer, read_geometry=read_geometry)
     except _driver_errors() as exc:
-        raise InputError(f"{path} cannot be read ({first_line(exc)})", hint) from exc
+        what = message if message is not None else f"{path} cannot be read"
+        raise InputError(f"{what} ({first_line(exc)})", hint) from exc
 
 
 __all__ = ["first_line", "list_layers", "read_frame", "write_gpkg", "write_gpkg_stream"]

@@ -82,19 +82,17 @@ def split_from_file(path: str | os.PathLike[str], tile_ids: Iterable[str]) -> di
     Raises:
         InputError: the file is missing, unreadable, or lacks the columns.
     """
-    import pyogrio
+    from glaciermap.io.vector import read_frame
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"split file {path} does not exist", "check the path given to --split")
-    try:
-        frame = pyogrio.read_dataframe(path, read_geometry=False)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(
-            f"cannot read split file {path} ({first})",
-            "give a shapefile, GeoPackage or CSV with columns codename and subset",
-        ) from exc
+    frame = read_frame(
+        path,
+        read_geometry=False,
+        message=f"cannot read split file {path}",
+        hint="give a shapefile, GeoPackage or CSV with columns codename and subset",
+    )
     lower = {str(c).lower(): c for c in frame.columns}
     id_col = next((lower[c] for c in _ID_COLUMNS if c in lower), None)
     subset_col = next((lower[c] for c in _SUBSET_COLUMNS if c in lower), None)
