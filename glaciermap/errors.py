@@ -49,7 +49,3 @@ class AuthError(GlaciermapError):
 
 class RemoteError(GlaciermapError):
     """A remote service failed in a way retries did not cure."""
-
-
-class DeviceError(GlaciermapError):
-    """The requested compute device is not available."""

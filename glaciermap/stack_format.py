@@ -25,9 +25,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glaciermap.errors import InputError
+
+if TYPE_CHECKING:
+    from glaciermap.regions import Region
 
 STACK_FORMAT = 2
 """Version of ``stack.json`` written now. 2: labels inside the stack, paths relative, typed contract."""
@@ -73,6 +76,18 @@ class StackGrid:
     tile_size: float
     pixel_size: float
     prefix: str
+
+    @classmethod
+    def of(cls, region: Region) -> StackGrid:
+        """The grid of a region (its AOI and orbit are not part of a stack)."""
+        return cls(
+            name=region.name,
+            crs=region.crs,
+            origin=(float(region.origin[0]), float(region.origin[1])),
+            tile_size=float(region.tile_size),
+            pixel_size=float(region.pixel_size),
+            prefix=region.prefix,
+        )
 
     @property
     def tile_pixels(self) -> int:

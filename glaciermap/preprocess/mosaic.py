@@ -246,7 +246,7 @@ def _warp_product(
     import rasterio
     from affine import Affine
     from rasterio.enums import Resampling
-    from rasterio.errors import RasterioError
+    from rasterio.errors import RasterioError, WindowError
     from rasterio.warp import reproject, transform_bounds
     from rasterio.windows import Window, from_bounds
 
@@ -276,7 +276,7 @@ def _warp_product(
         window = Window(col0, row0, col1 - col0, row1 - row0)
         try:
             window = window.intersection(full)
-        except Exception:  # rasterio raises WindowError for disjoint windows
+        except WindowError:  # disjoint windows
             return None
         if window.width <= 0 or window.height <= 0:
             return None

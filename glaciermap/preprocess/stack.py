@@ -391,14 +391,7 @@ def build_stack(
     from glaciermap import __version__
 
     meta = StackMeta(
-        region=StackGrid(
-            name=region.name,
-            crs=region.crs,
-            origin=(float(region.origin[0]), float(region.origin[1])),
-            tile_size=float(region.tile_size),
-            pixel_size=float(region.pixel_size),
-            prefix=region.prefix,
-        ),
+        region=StackGrid.of(region),
         year=year,
         dates=dates,
         tiles=tuple(kept_ids),
