@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/download.py
     .venv/bin/python bench/download.py --small 300 --small-kb 100 --large 3 --large-mb 200 --workers 4
+    .venv/bin/python bench/download.py --smoke     # a few seconds: every figure, tiny sizes (tests)
 
 Side by side in one run, from the same loopback server (the tests' fake bucket, a threaded Python HTTP
 server, in a process of its own so that it shares no GIL with the Python client; both clients meet
@@ -14,6 +15,9 @@ the same server limits):
   the file's size (anything above it was fetched twice).
 * ``--members DIR``: for the product zips in DIR (e.g. a `glaciermap simulate` scene), the share of
   their bytes that fetching only the members preprocess reads transfers.
+
+``--smoke`` runs the same rounds with a handful of tiny files (and the member share of two small
+products written for it), so that the test suite can check the benchmark still runs.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fakes.hyp3 import Fault, FileBucket  # noqa: E402
 from fakes.server import FakeServer  # noqa: E402
 
-from glaciermap.download.fetch import Fetcher, RemoteFile  # noqa: E402
+from glaciermap.io.http import Fetcher, RemoteFile  # noqa: E402
 
 
 def _serve(ready: multiprocessing.Queue, sizes: dict[str, int], cut: dict[str, int]) -> None:
@@ -136,14 +140,15 @@ def _resume(base: str, path: str, size: int, scratch: Path) -> None:
 def members_share(folder: Path) -> None:
     import zipfile
 
-    from glaciermap.download.members import needed_members
+    from glaciermap.io.hyp3 import members_preprocess_reads, parse_product_name
 
     totals: dict[str, list[int]] = {}
     for path in sorted(folder.glob("*.zip")):
+        name = parse_product_name(path.stem)
         with zipfile.ZipFile(path) as archive:
-            needed = needed_members(path.stem, archive.namelist())
+            needed = members_preprocess_reads(name, archive.namelist())
             part = sum(archive.getinfo(n).compress_size for n in needed)
-        kind = "INSAR" if "_INT" in path.stem else "RTC"
+        kind = name.kind
         entry = totals.setdefault(kind, [0, 0, 0])
         entry[0] += 1
         entry[1] += part
@@ -155,6 +160,18 @@ def members_share(folder: Path) -> None:
         )
 
 
+def _smoke_products(folder: Path) -> Path:
+    """Two small product zips (RTC and INSAR), as the tests' fake HyP3 serves them."""
+    from fakes.hyp3 import product_zip
+
+    folder.mkdir(parents=True)
+    reference = "S1A_IW_SLC__1SDH_20160101T150000_20160101T150027_009000_00A000_1234"
+    secondary = "S1A_IW_SLC__1SDH_20160113T150000_20160113T150027_009175_00A0F0_5678"
+    product_zip("RTC_GAMMA", [reference], folder)
+    product_zip("INSAR_GAMMA", [reference, secondary], folder)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=300, help="number of small files")
@@ -163,10 +180,15 @@ def main() -> None:
     parser.add_argument("--large-mb", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--members", type=Path, help="only report the member share of DIR's zips")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, a few seconds: check the benchmark runs"
+    )
     args = parser.parse_args()
     if args.members:
         members_share(args.members)
         return
+    if args.smoke:
+        args.small, args.small_kb, args.large, args.large_mb, args.workers = 8, 20, 2, 1, 2
     if shutil.which("curl") is None:
         raise SystemExit("curl is not installed")
     small = [f"/files/small/{i}.bin" for i in range(args.small)]
@@ -186,6 +208,8 @@ def main() -> None:
         _round("small", base, small, args.small_kb * 1000, args.workers, scratch)
         _round("large", base, large, big, args.workers, scratch)
         _resume(base, "/files/resume/big.bin", big, scratch)
+        if args.smoke:
+            members_share(_smoke_products(scratch / "products"))
     finally:
         ready.put("done")
         child.join(timeout=10)

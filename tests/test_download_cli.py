@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 asf_search = pytest.importorskip("asf_search")
@@ -207,3 +209,23 @@ def test_downloaded_products_feed_preprocess(run_cli, services, tmp_path, monkey
     assert "6 RTC and 6 INSAR products" in result.stderr + result.stdout
     stack = tmp_path / "workspace" / "stacks" / "example" / "2016"
     assert (stack / "stack.vrt").is_file() and (stack / "stack.json").is_file()
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_without_network_the_search_is_one_line_naming_what_works_offline(
+    run_cli, monkeypatch, tmp_path, dry_run
+):
+    monkeypatch.setattr(asf_search, "REPORT_ERRORS", False)
+    monkeypatch.setenv("EARTHDATA_TOKEN", TOKEN)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    with socket.socket() as probe:  # a port nothing listens on: refused, as without a network
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    args = ["download", "--region", "synthetic", "--year", "2016", "--search-host", closed]
+    result = run_cli(*args, *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "search service cannot be reached" in lines[0] and "connection refused" in lines[0]
+    assert "`glaciermap simulate`" in lines[0] and "`glaciermap download --import DIR`" in lines[0]
+    assert TOKEN not in result.stdout + result.stderr

@@ -12,8 +12,8 @@ import pytest
 from fakes.hyp3 import Fault, FileBucket, product_zip
 from fakes.server import FakeServer
 
-from glaciermap.download.fetch import Fetcher, RemoteFile, part_path
 from glaciermap.errors import InputError, RemoteError
+from glaciermap.io.http import Fetcher, RemoteFile, part_path
 
 GRANULE = "S1A_IW_SLC__1SDH_20160101T150000_20160101T150027_009000_00A000_1234"
 
@@ -215,7 +215,8 @@ def test_a_damaged_member_is_an_error_and_nothing_final(bucket, fetcher, tmp_pat
 
 
 def test_without_ranges_the_caller_is_told_to_fetch_the_zip(bucket, fetcher, tmp_path, product):
-    from glaciermap.download.members import NotRangeable, fetch_members
+    from glaciermap.download.members import fetch_members
+    from glaciermap.io.http import NotRangeable
 
     name, data = product
     url = bucket.put(f"/files/job/{name}", data, ranges=False)

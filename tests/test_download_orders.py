@@ -12,12 +12,11 @@ from fakes.hyp3 import FakeHyP3, FileBucket
 from fakes.server import FakeServer
 
 from glaciermap.catalog import Catalog
-from glaciermap.download.auth import Credentials, find_credentials
+from glaciermap.download.auth import Credentials, connect, find_credentials
 from glaciermap.download.orders import (
     INSAR_JOB,
     RTC_JOB,
     Orders,
-    connect,
     job_name,
     wanted_products,
 )
@@ -155,7 +154,7 @@ def test_netrc_login_through_the_oauth_redirect(hyp3_service, tmp_path, monkeypa
     credentials = find_credentials(interactive=False)
     assert credentials.source == "~/.netrc" and "test-password" not in repr(credentials)
     client = connect(credentials, hyp3_service.api.url)
-    assert client.check_credits() == 10_000
+    assert client.credits() == 10_000
     netrc.write_text("machine urs.earthdata.nasa.gov login tester password nope\n")
     with pytest.raises(AuthError, match="refused"):
         connect(find_credentials(interactive=False), hyp3_service.api.url)
@@ -174,22 +173,20 @@ def test_recorded_hyp3_responses_read_as_the_fake_writes_them(shared_data, tmp_p
     import json
 
     from fakes.hyp3 import UNAUTHORISED
-    from hyp3_sdk import Job
 
     from glaciermap.download.orders import OrderState, Product
     from glaciermap.download.run import files_to_fetch
+    from glaciermap.io.hyp3.api import job_from_dict
     from glaciermap.workspace import Workspace
 
     folder = shared_data / "hyp3"
     assert json.loads((folder / "hyp3-docs_api_L44.json").read_text()) == UNAUTHORISED
     listing = json.loads((folder / "hyp3-docs_api_L295.json").read_text())
-    job = Job.from_dict(listing["jobs"][0])
+    job = job_from_dict(listing["jobs"][0])
     assert job.status_code == "SUCCEEDED" and job.job_type == "RTC_GAMMA"
     workspace = Workspace.open(tmp_path / "ws")
     catalog = workspace.catalog()
-    state = OrderState(
-        Product("RTC_GAMMA", tuple(job.job_parameters["granules"]), 0), "succeeded", job
-    )
+    state = OrderState(Product("RTC_GAMMA", job.granules, 0), "succeeded", job)
     wanted, skipped = files_to_fetch([state], catalog, workspace, tmp_path / "ws" / "raw")
     catalog.close()
     ((remote, job_id),) = wanted

@@ -7,13 +7,8 @@ import datetime as dt
 import pytest
 import shapely
 
-from glaciermap.download.plan import (
-    aoi_lonlat_wkt,
-    chosen_slots,
-    plan_year,
-    search_window,
-    slot_starts,
-)
+from glaciermap.calendar import chosen_slots, slot_starts
+from glaciermap.download.plan import aoi_lonlat_wkt, plan_year, search_window
 from glaciermap.io.asf import Scene, scenes_from_records
 from glaciermap.regions import Region
 
@@ -168,3 +163,32 @@ def test_slots_search_window_and_aoi():
     assert aoi.contains(shapely.Point(-147.7, 64.84))
     with pytest.raises(Exception, match="at least 1"):
         chosen_slots(2016, 0)
+
+
+def test_planning_a_download_loads_no_torch():
+    """Planning a download (and importing the run module) uses the calendar, not the training code:
+    no torch import, so a plan takes a fraction of a second."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys\n"
+        "import glaciermap.download.run\n"
+        "from glaciermap.download.plan import plan_year, search_window\n"
+        "from glaciermap.regions import BUILTIN_REGIONS\n"
+        "search_window(2016, 3)\n"
+        "plan = plan_year(BUILTIN_REGIONS['synthetic'], 2016, [], acquisitions=3)\n"
+        "assert [s.index for s in plan.slots] == [8, 9, 10]\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root, env=env
+    )
+    assert "TORCH False" in out.stdout

@@ -24,7 +24,6 @@ import rasterio
 from rasterio.transform import from_origin
 
 from glaciermap.errors import InputError
-from glaciermap.io import hyp3
 from glaciermap.io.hyp3 import (
     InsarName,
     RtcName,
@@ -32,8 +31,11 @@ from glaciermap.io.hyp3 import (
     is_insar_name,
     is_rtc_name,
     layover_shadow_mask,
+    members_preprocess_reads,
     open_product,
+    pack,
     parse_product_name,
+    product_folder_problem,
     product_kind,
     split_product_filename,
     write_insar_product,
@@ -558,16 +560,16 @@ def test_failure_while_zipping_leaves_no_zip_and_keeps_the_old_one(
             raise OSError("simulated I/O failure")
         return real_copy(src, dst, length)
 
-    monkeypatch.setattr(hyp3.shutil, "copyfileobj", copy_then_fail)
+    monkeypatch.setattr(pack.shutil, "copyfileobj", copy_then_fail)
     with pytest.raises(OSError, match="simulated I/O failure"):
         _write_rtc(tmp_path, rtc_inputs)
     assert list(tmp_path.iterdir()) == []  # neither a zip nor the scratch folder nor a partial file
 
-    monkeypatch.setattr(hyp3.shutil, "copyfileobj", real_copy)
+    monkeypatch.setattr(pack.shutil, "copyfileobj", real_copy)
     good = _write_rtc(tmp_path, rtc_inputs)
     before = good.read_bytes()
     calls["n"] = 0
-    monkeypatch.setattr(hyp3.shutil, "copyfileobj", copy_then_fail)
+    monkeypatch.setattr(pack.shutil, "copyfileobj", copy_then_fail)
     with pytest.raises(OSError, match="simulated I/O failure"):
         _write_rtc(tmp_path, rtc_inputs)
     assert [p.name for p in tmp_path.iterdir()] == [good.name] and good.read_bytes() == before
@@ -849,3 +851,42 @@ def test_incomplete_product_is_refused(tmp_path: Path, rtc_zip: Path) -> None:
                 dst.writestr(info, src.read(info))
     with pytest.raises(InputError, match=f"incomplete: no {base}_VV.tif"):
         open_product(partial)
+
+
+def test_members_preprocess_reads_are_the_required_rasters_and_the_readme(
+    rtc_zip: Path, insar_zip: Path
+) -> None:
+    for path, wanted in (
+        (rtc_zip, ["_VV.tif", "_ls_map.tif", ".README.md.txt"]),
+        (insar_zip, ["_corr.tif", ".README.md.txt"]),
+    ):
+        name = parse_product_name(path.name)
+        base = name.format()
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+        chosen = members_preprocess_reads(name, members)
+        assert sorted(chosen) == sorted(f"{base}/{base}{rest}" for rest in wanted)
+        assert chosen == [m for m in members if m in chosen]  # in the zip's order
+        # The README is optional; a raster preprocess reads is not.
+        readme = f"{base}/{base}.README.md.txt"
+        assert readme not in members_preprocess_reads(name, [m for m in members if m != readme])
+        raster = next(m for m in chosen if m.endswith(".tif"))
+        with pytest.raises(InputError, match=raster.rsplit("/", 1)[-1]):
+            members_preprocess_reads(name, [m for m in members if m != raster])
+
+
+def test_a_folder_of_the_members_is_a_product_and_one_lacking_a_raster_is_not(
+    tmp_path: Path, rtc_zip: Path
+) -> None:
+    name = parse_product_name(rtc_zip.name)
+    folder = tmp_path / name.format()
+    folder.mkdir()
+    with zipfile.ZipFile(rtc_zip) as archive:
+        for member in members_preprocess_reads(name, archive.namelist()):
+            (folder / member.rsplit("/", 1)[-1]).write_bytes(archive.read(member))
+    assert product_folder_problem(folder) is None
+    assert open_product(folder).main_key == "VV" and open_product(folder).ls_map_key == "ls_map"
+    (folder / f"{name.format()}_ls_map.tif").unlink()
+    problem = product_folder_problem(folder)
+    assert problem is not None and f"{name.format()}_ls_map.tif" in problem
+    assert product_folder_problem(tmp_path / "missing") is not None

@@ -107,8 +107,7 @@ def download(
         )
         return
 
-    from glaciermap.download.auth import find_credentials
-    from glaciermap.download.orders import connect
+    from glaciermap.download.auth import connect, find_credentials
 
     # Credentials first (not needed for a dry run): a missing login fails before the search.
     credentials = None if dry_run else find_credentials()

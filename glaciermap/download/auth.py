@@ -1,4 +1,4 @@
-"""Earthdata Login credentials for HyP3: a token, ``~/.netrc``, or a prompt (never in cron).
+"""Earthdata Login credentials for HyP3 (a token, ``~/.netrc``, or a prompt, never in cron), and logging in.
 
 Looked up in this order:
 
@@ -18,8 +18,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glaciermap.errors import AuthError
+
+if TYPE_CHECKING:
+    from glaciermap.io.hyp3.api import Hyp3Client
 
 EDL_HOST = "urs.earthdata.nasa.gov"
 TOKEN_VARIABLE = "EARTHDATA_TOKEN"
@@ -39,10 +43,6 @@ class Credentials:
     token: str | None = field(default=None, repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-
-    def secrets(self) -> tuple[str, ...]:
-        """The values that must never appear in output (for log redaction and tests)."""
-        return tuple(s for s in (self.token, self.password) if s)
 
 
 def _netrc_path() -> Path:
@@ -90,4 +90,23 @@ def find_credentials(*, interactive: bool | None = None) -> Credentials:
     raise AuthError("no Earthdata Login credentials for HyP3", HOW_TO_LOG_IN)
 
 
-__all__ = ["HOW_TO_LOG_IN", "Credentials", "find_credentials", "from_netrc"]
+def connect(credentials: Credentials, api_url: str | None = None) -> Hyp3Client:
+    """The HyP3 API (``api_url``, default ASF's) logged in with ``credentials``.
+
+    Raises:
+        AuthError: the credentials were refused (naming the three ways to provide them).
+        RemoteError: the service failed or cannot be reached.
+    """
+    from glaciermap.io.hyp3.api import PRODUCTION_API
+    from glaciermap.io.hyp3.api import connect as log_in
+
+    return log_in(
+        api_url or PRODUCTION_API,
+        token=credentials.token,
+        username=credentials.username,
+        password=credentials.password,
+        login_hint=HOW_TO_LOG_IN,
+    )
+
+
+__all__ = ["HOW_TO_LOG_IN", "Credentials", "connect", "find_credentials", "from_netrc"]

@@ -1,12 +1,12 @@
 """Fetch only the members of a remote product zip the pipeline reads, with HTTP Range requests.
 
 A HyP3 RTC zip holds every polarisation, the layover-shadow map, browse images, metadata and
-optional layers; ``preprocess`` reads the co-polarised backscatter and the ls_map (RTC) or the
-coherence (InSAR). When the server honours ``Range`` requests, the zip's central directory is read
-from its tail (a few kB) and only those members' compressed bytes are fetched, each resumably into a
-part file, inflated while its CRC-32 is computed, and checked against the zip's CRC and size; the
-product's small README comes along for provenance. The members land in a hidden folder that is renamed
-to ``<base>/`` (an unpacked product folder, which ``preprocess`` reads like the zip) only when all are
+optional layers; ``preprocess`` reads only a few of them (which ones is
+:func:`glaciermap.io.hyp3.members_preprocess_reads`'s to say). When the server honours ``Range``
+requests, the zip's central directory is read from its tail (a few kB) and only those members'
+compressed bytes are fetched, each resumably into a part file, inflated while its CRC-32 is computed,
+and checked against the zip's CRC and size. The members land in a hidden folder that is renamed to
+``<base>/`` (an unpacked product folder, which ``preprocess`` reads like the zip) only when all are
 whole and the folder opens as a HyP3 product.
 
 When the server ignores ranges, or a member uses a compression other than stored or deflate, the
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glaciermap.download.fetch import CHUNK, Fetcher, NotRangeable, check_content
-from glaciermap.errors import RemoteError
+from glaciermap.errors import InputError, RemoteError
+from glaciermap.io.http import CHUNK, Fetcher, NotRangeable, check_content
+from glaciermap.io.hyp3 import members_preprocess_reads, parse_product_name, product_folder_problem
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,18 @@ TAIL = (
 )  # first read from the end of the zip: a product's central directory (~30 members) fits
 
 
-def needed_members(base: str, names: list[str]) -> list[str]:
-    """The members of product ``base`` that preprocess reads, plus its README."""
-    from glaciermap.io.hyp3 import RtcName, parse_product_name
+def _needed_members(base: str, names: list[str]) -> list[str]:
+    """The members of ``<base>.zip`` (listed as ``names``) that preprocess reads.
 
-    product = parse_product_name(base)
-    keys = [product.co_pol, "ls_map"] if isinstance(product, RtcName) else ["corr"]
-    wanted = {f"{base}/{base}_{key}.tif" for key in keys} | {f"{base}/{base}.README.md.txt"}
-    chosen = [n for n in names if n in wanted]
-    rasters = [n for n in chosen if n.endswith(".tif")]
-    if len(rasters) != len(keys):
-        raise NotRangeable(f"{base}: the zip lacks {', '.join(keys)}")
-    return chosen
+    Raises:
+        InputError: ``base`` is not a HyP3 product name.
+        NotRangeable: the zip lacks a raster preprocess reads (the whole zip shows what it holds).
+    """
+    name = parse_product_name(base)
+    try:
+        return members_preprocess_reads(name, names)
+    except InputError as exc:
+        raise NotRangeable(exc.message) from None
 
 
 class _NeedMore(Exception):  # noqa: N818
@@ -140,7 +141,7 @@ def fetch_members(
     else:
         raise NotRangeable(f"{base}: the zip's directory could not be located from its end")
     infos = {info.filename: info for info in archive.infolist()}
-    members = needed_members(base, list(infos))
+    members = _needed_members(base, list(infos))
     if any(
         infos[m].compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) for m in members
     ):
@@ -164,9 +165,10 @@ def fetch_members(
         _inflate(raw, out, info, base)
         raw.unlink()
     for member in members:
-        if member.endswith(".tif"):
-            check_content(work / Path(member).name, Path(member).name)
-    _check_folder(work, base)
+        check_content(work / Path(member).name, Path(member).name)
+    problem = product_folder_problem(work)
+    if problem is not None:
+        raise RemoteError(f"{base}: the fetched members do not form a product ({problem})")
     if target.exists():
         shutil.rmtree(target)
     work.replace(target)
@@ -209,17 +211,4 @@ def _inflate_into(raw: Path, temporary: Path, decompressor: Any) -> tuple[int, i
     return crc, written
 
 
-def _check_folder(folder: Path, base: str) -> None:
-    """The members open as a HyP3 product folder (what preprocess will do)."""
-    from glaciermap.errors import InputError
-    from glaciermap.io.hyp3 import open_product
-
-    try:
-        open_product(folder)
-    except InputError as exc:
-        raise RemoteError(
-            f"{base}: the fetched members do not form a product ({exc.message})"
-        ) from None
-
-
-__all__ = ["MemberResult", "NotRangeable", "fetch_members", "needed_members"]
+__all__ = ["MemberResult", "NotRangeable", "fetch_members"]

@@ -1,4 +1,4 @@
-"""HyP3 orders for a download plan, through ``hyp3_sdk``: find, price, submit, resubmit, watch.
+"""HyP3 orders for a download plan: find, price, submit, resubmit, watch (through ``io.hyp3.api``).
 
 Every product the plan needs is one HyP3 job: RTC_GAMMA at 10 m (gamma0, power; the layover-shadow map
 is always in the package) per reference scene, INSAR_GAMMA with 10x2 looks (40 m pixels) per reference /
@@ -13,13 +13,12 @@ by job type and granules, instead of ordering twice. Then, per product:
 * no job: order.
 
 Before submitting, the credits the new jobs cost (the service's ``/costs`` table) are checked against
-``check_credits()``; a shortfall is an error with both numbers and nothing is submitted.
+the credits left; a shortfall is an error with both numbers and nothing is submitted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import time
@@ -30,12 +29,11 @@ from typing import Any
 
 from glaciermap.catalog import Catalog
 from glaciermap.download.plan import DownloadPlan
-from glaciermap.errors import AuthError, RemoteError
+from glaciermap.errors import RemoteError
+from glaciermap.io.hyp3.api import INSAR_JOB, RTC_JOB, Hyp3Client, Job, job_cost, prepare_job
 
 log = logging.getLogger(__name__)
 
-RTC_JOB = "RTC_GAMMA"
-INSAR_JOB = "INSAR_GAMMA"
 RTC_OPTIONS: dict[str, Any] = {"resolution": 10, "radiometry": "gamma0", "scale": "power"}
 INSAR_OPTIONS: dict[str, Any] = {"looks": "10x2"}
 SUBMIT_CHUNK = 200  # jobs per POST, as hyp3_sdk chunks them
@@ -55,14 +53,9 @@ class Product:
         return self.job_type, self.granules
 
     def prepared(self, name: str) -> dict[str, Any]:
-        """The job dictionary hyp3_sdk submits."""
-        from hyp3_sdk import HyP3
-
-        if self.job_type == RTC_JOB:
-            return dict(HyP3.prepare_rtc_job(self.granules[0], name=name, **RTC_OPTIONS))
-        return dict(
-            HyP3.prepare_insar_job(self.granules[0], self.granules[1], name=name, **INSAR_OPTIONS)
-        )
+        """The job dictionary the HyP3 API takes, with the options glaciermap orders."""
+        options = RTC_OPTIONS if self.job_type == RTC_JOB else INSAR_OPTIONS
+        return prepare_job(self.job_type, self.granules, name, options)
 
 
 def job_name(region: str, year: int, slot: int) -> str:
@@ -85,7 +78,7 @@ class OrderState:
 
     product: Product
     state: str  # succeeded | running | failed | expired | missing | given-up
-    job: Any = None  # the newest hyp3_sdk Job for the product, if any
+    job: Job | None = None  # the newest job for the product, if any
     attempts: int = 0  # jobs ordered for it so far
 
 
@@ -93,57 +86,12 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def job_cost(costs: Any, job: dict[str, Any]) -> float:
-    """Credits ``job`` (a prepared job dict) costs by HyP3's ``/costs`` table.
-
-    Reads both layouts the API has used: a list of ``{"job_type", "cost_parameters", "cost_table":
-    [{"parameter_value": {...}, "cost"}]}`` or ``{"job_type", "cost"}`` entries (HyP3 6.3 on), and a
-    mapping ``job_type -> {"cost_parameter", "cost_table": {value: cost}}`` or ``{"cost"}``; jobs the
-    table does not list cost its ``DEFAULT`` entry, else 1.
-    """
-    job_type = job["job_type"]
-    params = job.get("job_parameters", {})
-    entries: dict[str, Any]
-    if isinstance(costs, list):
-        entries = {str(e.get("job_type")): e for e in costs if isinstance(e, dict)}
-    else:
-        entries = dict(costs or {})
-    entry = entries.get(job_type, entries.get("DEFAULT"))
-    if entry is None:
-        return 1.0
-    if "cost" in entry and "cost_table" not in entry:
-        return float(entry["cost"])
-    table = entry.get("cost_table", [])
-    if isinstance(table, list):
-        for row in table:
-            wanted = row.get("parameter_value", {})
-            if all(str(params.get(k)) == str(v) for k, v in wanted.items()):
-                return float(row["cost"])
-    else:
-        parameter = entry.get("cost_parameter")
-        value = params.get(parameter)
-        for key, cost in table.items():
-            if str(key) == str(value) or _same_number(key, value):
-                return float(cost)
-    raise RemoteError(
-        f"HyP3's cost table has no price for {job_type} with {params}",
-        "report this: the job options glaciermap orders may have changed on the service",
-    )
-
-
-def _same_number(a: object, b: object) -> bool:
-    try:
-        return float(str(a)) == float(str(b))
-    except ValueError:
-        return False
-
-
 class Orders:
     """The HyP3 side of one region's year: survey, order, watch; the catalog remembers the jobs."""
 
     def __init__(
         self,
-        hyp3: Any,
+        hyp3: Hyp3Client,
         catalog: Catalog,
         region: str,
         year: int,
@@ -162,15 +110,13 @@ class Orders:
 
     def _jobs_by_product(
         self, slots: Iterable[int]
-    ) -> dict[tuple[str, tuple[str, ...]], list[Any]]:
-        found: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
+    ) -> dict[tuple[str, tuple[str, ...]], list[Job]]:
+        found: dict[tuple[str, tuple[str, ...]], list[Job]] = {}
         for slot in sorted(set(slots)):
-            name = job_name(self.region, self.year, slot)
-            for job in _call(functools.partial(self.hyp3.find_jobs, name=name)):
-                granules = tuple((job.job_parameters or {}).get("granules", ()))
-                found.setdefault((job.job_type, granules), []).append(job)
+            for job in self.hyp3.find_jobs(job_name(self.region, self.year, slot)):
+                found.setdefault((job.job_type, job.granules), []).append(job)
         for jobs in found.values():
-            jobs.sort(key=lambda j: _as_utc(j.request_time))
+            jobs.sort(key=lambda j: j.request_time)
         return found
 
     def survey(
@@ -190,9 +136,7 @@ class Orders:
             state = "missing"
             if newest is not None:
                 status = newest.status_code
-                expired = (
-                    newest.expiration_time is not None and _as_utc(newest.expiration_time) <= now
-                )
+                expired = newest.expiration_time is not None and newest.expiration_time <= now
                 if status == "SUCCEEDED":
                     state = "expired" if expired and product.key not in fetched else "succeeded"
                 elif status in ("PENDING", "RUNNING"):
@@ -213,7 +157,7 @@ class Orders:
         """Credits ordering ``states`` would cost."""
         if not states:
             return 0.0
-        costs = _call(self.hyp3.costs)
+        costs = self.hyp3.costs()
         return sum(job_cost(costs, s.product.prepared(self._name(s))) for s in states)
 
     def _name(self, state: OrderState) -> str:
@@ -225,19 +169,17 @@ class Orders:
         if not wanted:
             return []
         needed = self.cost(wanted)
-        remaining = _call(self.hyp3.check_credits)
-        if remaining is not None and needed > float(remaining):
+        remaining = self.hyp3.credits()
+        if remaining is not None and needed > remaining:
             raise RemoteError(
-                f"HyP3 credits: {len(wanted)} job(s) need {needed:g} credits, {float(remaining):g} left",
+                f"HyP3 credits: {len(wanted)} job(s) need {needed:g} credits, {remaining:g} left",
                 "wait for your monthly allotment, or order fewer dates with --acquisitions",
             )
         submitted: list[OrderState] = []
         for start in range(0, len(wanted), SUBMIT_CHUNK):
             chunk = wanted[start : start + SUBMIT_CHUNK]
             prepared = [s.product.prepared(self._name(s)) for s in chunk]
-            batch = _call(functools.partial(self.hyp3.submit_prepared_jobs, prepared))
-            jobs = list(batch)
-            by_key = {(j.job_type, tuple(j.job_parameters["granules"])): j for j in jobs}
+            by_key = {(j.job_type, j.granules): j for j in self.hyp3.submit(prepared)}
             for state in chunk:
                 job = by_key.get(state.product.key)
                 if job is None:
@@ -258,7 +200,7 @@ class Orders:
         for state in states:
             if state.state != "running" or state.job is None:
                 continue
-            job = _call(functools.partial(self.hyp3.get_job_by_id, state.job.job_id))
+            job = self.hyp3.job(state.job.job_id)
             state.job = job
             if job.status_code == "SUCCEEDED":
                 state.state = "succeeded"
@@ -295,7 +237,7 @@ class Orders:
 
     # -- the catalog -----------------------------------------------------------------------------
 
-    def _remember(self, job: Any, product: Product, *, attempts: int | None = None) -> None:
+    def _remember(self, job: Job, product: Product, *, attempts: int | None = None) -> None:
         expires = job.expiration_time
         with self.catalog.transaction() as db:
             row = db.execute("SELECT attempts FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
@@ -311,49 +253,11 @@ class Orders:
                     product.slot,
                     json.dumps(list(product.granules)),
                     job.status_code,
-                    _as_utc(expires).isoformat() if expires is not None else None,
+                    expires.isoformat() if expires is not None else None,
                     count,
                     time.time(),
                 ),
             )
-
-
-def _as_utc(when: Any) -> dt.datetime:
-    if isinstance(when, str):
-        when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-
-def _call(fn: Callable[[], Any]) -> Any:
-    """Run a hyp3_sdk call, turning its errors into glaciermap's (one line, what to do)."""
-    from hyp3_sdk.exceptions import AuthenticationError, HyP3Error, HyP3SDKError
-    from requests import RequestException
-
-    from glaciermap.download.auth import HOW_TO_LOG_IN
-
-    try:
-        return fn()
-    except AuthenticationError:
-        raise AuthError("Earthdata Login refused the credentials", HOW_TO_LOG_IN) from None
-    except HyP3Error as exc:
-        text = str(exc)
-        if "401" in text or "403" in text:
-            raise AuthError(
-                f"HyP3 refused the credentials ({_first_line(text)})", HOW_TO_LOG_IN
-            ) from None
-        raise RemoteError(f"HyP3 refused the request: {_first_line(text)}") from None
-    except HyP3SDKError as exc:
-        raise RemoteError(
-            f"HyP3 failed: {_first_line(str(exc)) or type(exc).__name__}", "try again later"
-        ) from None
-    except RequestException as exc:
-        raise RemoteError(
-            f"cannot reach HyP3: {type(exc).__name__}", "check the network connection and try again"
-        ) from None
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 __all__ = [
@@ -362,22 +266,6 @@ __all__ = [
     "OrderState",
     "Orders",
     "Product",
-    "connect",
-    "job_cost",
     "job_name",
     "wanted_products",
 ]
-
-
-PRODUCTION_API = "https://hyp3-api.asf.alaska.edu"
-
-
-def connect(credentials: Any, api_url: str = PRODUCTION_API) -> Any:
-    """A ``hyp3_sdk.HyP3`` client logged in with ``credentials`` (:mod:`glaciermap.download.auth`)."""
-    from hyp3_sdk import HyP3
-
-    if credentials.token:
-        return _call(lambda: HyP3(api_url, token=credentials.token))
-    return _call(
-        lambda: HyP3(api_url, username=credentials.username, password=credentials.password)
-    )

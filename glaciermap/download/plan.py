@@ -5,8 +5,8 @@ search responses and on simulated years alike.
 
 1. Scenes are grouped into **passes**: the frames of one relative orbit ("stripe") acquired on one
    day, whose union is the swath that day.
-2. The year is cut into 24-day **slots** from 1 January (as ``preprocess`` does); ``acquisitions`` of
-   them are chosen around the ablation peak as ``train``/``predict`` choose dates (all 15 by default).
+2. The year is cut into 24-day **slots** from 1 January and ``acquisitions`` of them are chosen
+   around the ablation peak (all 15 by default), by :mod:`glaciermap.calendar` as every stage does.
 3. In each slot, every stripe offers its first pass that has a **partner**: the same relative orbit
    12 days later (± 1 day), needed for the 12-day coherence; a stripe with no partnered pass offers
    its first pass alone (backscatter without coherence).
@@ -28,14 +28,11 @@ from pyproj import Transformer
 from shapely import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from glaciermap.errors import InputError
+from glaciermap.calendar import DEFAULT_SLOTS, REPEAT_DAYS, SLOT_DAYS, chosen_slots, slot_starts
 from glaciermap.io.asf import Scene
 from glaciermap.regions import Region
 
-SLOT_DAYS = 24
-SLOTS_PER_YEAR = 15
-PARTNER_DAYS = 12
-PARTNER_TOLERANCE_DAYS = 1
+PARTNER_TOLERANCE_DAYS = 1  # a partner pass may be a day off the 12-day repeat
 MIN_GAIN = 0.001  # of the AOI: a pass adding less is not worth its credits
 MIN_PAIR_OVERLAP = 0.5  # of the reference frame's area
 
@@ -167,26 +164,6 @@ def _footprints_in(region: Region, scenes: Sequence[Scene]) -> list[BaseGeometry
 
 
 # ----------------------------------------------------------------------------------------------------
-# Slots
-
-
-def slot_starts(year: int, n_slots: int = SLOTS_PER_YEAR) -> list[dt.date]:
-    """First day of each of the year's 24-day slots (from 1 January, as preprocess slots products)."""
-    jan1 = dt.date(year, 1, 1)
-    return [jan1 + dt.timedelta(days=SLOT_DAYS * k) for k in range(n_slots)]
-
-
-def chosen_slots(year: int, acquisitions: int) -> list[int]:
-    """The slot indices ``--acquisitions N`` asks for: all 15 by default, else the ``N`` around the
-    ablation peak, as ``train`` and ``predict`` choose dates."""
-    from glaciermap.training.dataset import select_acquisitions
-
-    if acquisitions < 1:
-        raise InputError(f"--acquisitions {acquisitions} must be at least 1", "the default is 15")
-    return select_acquisitions(slot_starts(year), min(acquisitions, SLOTS_PER_YEAR))
-
-
-# ----------------------------------------------------------------------------------------------------
 # Planning
 
 
@@ -217,9 +194,9 @@ def _partner(reference: Pass, passes: Sequence[Pass]) -> Pass | None:
         if other.relative_orbit != reference.relative_orbit:
             continue
         days = (other.date - reference.date).days
-        if abs(days - PARTNER_DAYS) > PARTNER_TOLERANCE_DAYS:
+        if abs(days - REPEAT_DAYS) > PARTNER_TOLERANCE_DAYS:
             continue
-        rank = (abs(days - PARTNER_DAYS), int(other.platform != reference.platform))
+        rank = (abs(days - REPEAT_DAYS), int(other.platform != reference.platform))
         if best is None or rank < best[0]:
             best = rank, other
     return None if best is None else best[1]
@@ -285,7 +262,7 @@ def plan_year(
     year: int,
     scenes: Iterable[Scene],
     *,
-    acquisitions: int = SLOTS_PER_YEAR,
+    acquisitions: int = DEFAULT_SLOTS,
     direction: str | None = None,
 ) -> DownloadPlan:
     """The download plan for ``region`` in ``year`` from the scenes a search found.
@@ -305,12 +282,12 @@ def plan_year(
     return DownloadPlan(region.name, year, direction, slots, len(listed))
 
 
-def search_window(year: int, acquisitions: int = SLOTS_PER_YEAR) -> tuple[dt.datetime, dt.datetime]:
+def search_window(year: int, acquisitions: int = DEFAULT_SLOTS) -> tuple[dt.datetime, dt.datetime]:
     """UTC search window covering the chosen slots and their partners 12 days after the last."""
     chosen = chosen_slots(year, acquisitions)
     starts = slot_starts(year)
     first = starts[chosen[0]]
-    last = starts[chosen[-1]] + dt.timedelta(days=SLOT_DAYS + PARTNER_DAYS + PARTNER_TOLERANCE_DAYS)
+    last = starts[chosen[-1]] + dt.timedelta(days=SLOT_DAYS + REPEAT_DAYS + PARTNER_TOLERANCE_DAYS)
     return (
         dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
         dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
@@ -323,12 +300,10 @@ __all__ = [
     "PlannedPass",
     "SlotPlan",
     "aoi_lonlat_wkt",
-    "chosen_slots",
     "group_passes",
     "pair_frames",
     "plan_slot",
     "plan_year",
     "region_aoi",
     "search_window",
-    "slot_starts",
 ]

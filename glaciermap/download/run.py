@@ -16,17 +16,32 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glaciermap.catalog import Catalog
-from glaciermap.download.fetch import Fetched, Fetcher, RemoteFile, check_content, part_path
 from glaciermap.download.orders import Orders, OrderState, Product, wanted_products
 from glaciermap.download.plan import DownloadPlan, aoi_lonlat_wkt, plan_year, search_window
 from glaciermap.errors import InputError, RemoteError
+from glaciermap.io.http import (
+    Fetched,
+    Fetcher,
+    NotRangeable,
+    RemoteFile,
+    check_content,
+    part_path,
+)
 from glaciermap.regions import Region
 from glaciermap.workspace import Workspace
 
+if TYPE_CHECKING:
+    from glaciermap.io.hyp3.api import Hyp3Client
+
 log = logging.getLogger(__name__)
+
+OFFLINE_HINT = (
+    "check the network connection; without one, `glaciermap simulate` makes a simulated demo scene "
+    "and `glaciermap download --import DIR` registers HyP3 products already on disk"
+)
 
 
 @dataclass
@@ -56,13 +71,21 @@ def find_plan(
     search_host: str | None = None,
     session: Any = None,
 ) -> DownloadPlan:
-    """Search ASF for the year's scenes over the region and choose them (no credentials needed)."""
-    from glaciermap.io.asf import search_scenes
+    """Search ASF for the year's scenes over the region and choose them (no credentials needed).
+
+    Raises:
+        RemoteError: the search failed; when the service cannot be reached at all (no network), the
+            hint names what works offline: a simulated scene, or products already on disk.
+    """
+    from glaciermap.io.asf import SearchUnreachableError, search_scenes
 
     start, end = search_window(year, acquisitions)
-    scenes = search_scenes(
-        aoi_lonlat_wkt(region), start, end, region.orbit, host=search_host, session=session
-    )
+    try:
+        scenes = search_scenes(
+            aoi_lonlat_wkt(region), start, end, region.orbit, host=search_host, session=session
+        )
+    except SearchUnreachableError as exc:
+        raise RemoteError(exc.message, OFFLINE_HINT) from None
     return plan_year(region, year, scenes, acquisitions=acquisitions)
 
 
@@ -169,30 +192,21 @@ def _recorded(catalog: Catalog, workspace: Workspace, path: Path) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _folder_is_product(folder: Path) -> bool:
-    from glaciermap.errors import InputError
-    from glaciermap.io.hyp3 import open_product
-
-    try:
-        open_product(folder)
-    except InputError:
-        return False
-    return True
-
-
 def files_to_fetch(
     states: list[OrderState], catalog: Catalog, workspace: Workspace, raw_dir: Path
 ) -> tuple[list[tuple[RemoteFile, str]], int]:
     """``(file, job id)`` for every succeeded job's files not yet on disk (as the zip or as the
     unpacked folder of its members), and how many were skipped as there already."""
+    from glaciermap.io.hyp3 import product_folder_problem
+
     wanted: list[tuple[RemoteFile, str]] = []
     skipped = 0
     for state in states:
         if state.state != "succeeded" or state.job is None:
             continue
-        for listed in state.job.files or []:
-            target = raw_dir / Path(listed["filename"]).name
-            remote = RemoteFile(listed["url"], target, size=listed.get("size"))
+        for listed in state.job.files:
+            target = raw_dir / Path(listed.filename).name
+            remote = RemoteFile(listed.url, target, size=listed.size)
             folder = target.with_suffix("") if target.suffix.lower() == ".zip" else None
             whole = target.is_file() and (
                 remote.size is None or target.stat().st_size == remote.size
@@ -210,7 +224,7 @@ def files_to_fetch(
                 and folder.is_dir()
                 and (
                     _recorded(catalog, workspace, folder) == "verified"
-                    or _folder_is_product(folder)
+                    or product_folder_problem(folder) is None
                 )
             ):
                 _record_members(catalog, workspace, folder, remote.url, state.job.job_id)
@@ -242,7 +256,7 @@ def fetch_product(
 ) -> Fetched:
     """A product file: only the members preprocess reads when the server allows it (into the
     unpacked folder ``raw/.../<base>/``), otherwise the whole zip."""
-    from glaciermap.download.members import NotRangeable, fetch_members
+    from glaciermap.download.members import fetch_members
 
     if not whole_zips and remote.path.suffix.lower() == ".zip" and remote.size:
         try:
@@ -266,7 +280,7 @@ def download_year(
     region: Region,
     year: int,
     *,
-    hyp3: Any,
+    hyp3: Hyp3Client,
     plan: DownloadPlan,
     watch: bool = False,
     poll_seconds: float = 60.0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,18 @@ from glaciermap.errors import AuthError, InputError, RemoteError
 log = logging.getLogger(__name__)
 
 ORBIT_DIRECTIONS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
+
+
+class SearchUnreachableError(RemoteError):
+    """The search service cannot be reached at all: no network, no route, refused, unresolvable."""
+
+
+def _unreachable_reason(exc: BaseException) -> str:
+    """``connection refused``, ``temporary failure in name resolution``, ... from a connection error."""
+    found = re.search(r"\[Errno -?\d+\] ([^'\"()]+)", str(exc))
+    if found:
+        return found.group(1).strip().lower()
+    return "timed out" if "timed out" in str(exc).lower() else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -140,10 +153,13 @@ def search_scenes(
         session: an ``asf_search.ASFSession`` (e.g. one that trusts a test CA); None for a new one.
 
     Raises:
-        RemoteError: the search service failed or could not be reached.
+        SearchUnreachableError: the search service cannot be reached (no network, refused, ...).
+        RemoteError: the search service failed.
         AuthError: the search service refused the request (401/403).
     """
     import asf_search
+    import requests
+    import urllib3
     from asf_search.exceptions import ASFSearch4xxError, ASFSearchError
 
     if direction not in ORBIT_DIRECTIONS:
@@ -172,18 +188,27 @@ def search_scenes(
                 "check your Earthdata Login credentials",
             ) from None
         raise RemoteError(f"{where} rejected the search: {text.splitlines()[0]}") from None
+    except requests.exceptions.SSLError as exc:  # reached, but its certificate is not trusted
+        raise RemoteError(
+            f"cannot search {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            "check the network connection and try again later",
+        ) from None
+    except requests.ConnectionError as exc:  # refused, unresolvable, no route, connect timeout
+        raise SearchUnreachableError(
+            f"ASF's search service cannot be reached ({host or 'cmr.earthdata.nasa.gov'}: "
+            f"{_unreachable_reason(exc)})",
+            "check the network connection and try again later",
+        ) from None
     except (ASFSearchError, OSError) as exc:
         raise RemoteError(
             f"cannot search {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
             "check the network connection and try again later",
         ) from None
-    except Exception as exc:  # requests' exceptions and the like, raised from inside asf_search
-        if type(exc).__module__.startswith(("requests", "urllib3")):
-            raise RemoteError(
-                f"cannot reach {where}: {type(exc).__name__}",
-                "check the network connection and try again later",
-            ) from None
-        raise
+    except urllib3.exceptions.HTTPError as exc:  # raised from inside asf_search, unwrapped
+        raise RemoteError(
+            f"cannot reach {where}: {type(exc).__name__}",
+            "check the network connection and try again later",
+        ) from None
     scenes = scenes_from_products(results)
     log.debug("search: %d IW SLC scene(s) from %s", len(scenes), where)
     return scenes
@@ -191,6 +216,7 @@ def search_scenes(
 
 __all__ = [
     "Scene",
+    "SearchUnreachableError",
     "scene_from_properties",
     "scenes_from_products",
     "scenes_from_records",

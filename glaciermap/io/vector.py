@@ -2,6 +2,7 @@
 
 * :func:`write_gpkg` writes one or more GeoDataFrames as layers of one GeoPackage, atomically (the file
   appears under its final name only when every layer is written).
+* :func:`write_frame` writes one frame with any OGR driver (the shapefile of a HyP3 product).
 * :func:`write_gpkg_stream` streams record batches into one layer with a single GDAL write, so GDAL
   builds the spatial index once at the end (used by ``vectorize`` for rasters larger than memory).
 * :func:`read_frame` and :func:`list_layers` read any OGR source (GeoPackage, shapefile, GeoJSON,
@@ -67,6 +68,22 @@ def write_gpkg(
             options = dict((layer_options or {}).get(name, {}))
             frame.to_file(tmp, layer=name, driver=GPKG, engine="pyogrio", **options)
     return path
+
+
+def write_frame(
+    path: str | os.PathLike[str], frame: gpd.GeoDataFrame, *, driver: str, layer: str | None = None
+) -> Path:
+    """Write one GeoDataFrame with any OGR ``driver`` (``"ESRI Shapefile"``, ``"GeoJSON"``, ...).
+
+    Written in place, not atomically: formats such as the shapefile are several files, which one rename
+    cannot publish together; callers write into a scratch folder instead.
+
+    Returns:
+        The path written.
+    """
+    options = {} if layer is None else {"layer": layer}
+    frame.to_file(path, driver=driver, engine="pyogrio", **options)
+    return Path(path)
 
 
 def write_gpkg_stream(
@@ -165,4 +182,11 @@ def read_frame(
         raise InputError(f"{what} ({first_line(exc)})", hint) from exc
 
 
-__all__ = ["first_line", "list_layers", "read_frame", "write_gpkg", "write_gpkg_stream"]
+__all__ = [
+    "first_line",
+    "list_layers",
+    "read_frame",
+    "write_frame",
+    "write_gpkg",
+    "write_gpkg_stream",
+]

@@ -124,7 +124,7 @@ def mosaic_backscatter(
             height,
             "bilinear",
             _to_power(record.scale),
-            mask_key="ls_map" if "ls_map" in product.rasters else None,
+            mask_key=product.ls_map_key,
         )
         if power is None:
             continue
@@ -177,7 +177,10 @@ def mosaic_coherence(
             raise ValueError(f"mosaic_coherence takes INSAR products, not {record.path.name}")
         if not _may_overlap(record, bounds, pixel_size * _MARGIN_PIXELS):
             continue
-        corr = _warp_product(_open(record), "corr", crs, transform, width, height, resampling, None)
+        product = _open(record)
+        corr = _warp_product(
+            product, product.main_key, crs, transform, width, height, resampling, None
+        )
         if corr is None:
             continue
         valid = np.isfinite(corr)

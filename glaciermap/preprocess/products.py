@@ -181,9 +181,7 @@ def _record(path: Path, region: Region) -> ProductRecord:
 
     product = open_product(path)  # InputError naming the path: bad name, corrupt zip, incomplete
     name = product.name
-    key = product.co_pol if product.kind == "RTC" else "corr"
-    assert key is not None  # open_product checked the co-pol raster is there
-    crs, bounds = _main_raster_grid(product, key)
+    crs, bounds = _main_raster_grid(product, product.main_key)
     bounds_region = _to_region(path, crs, bounds, region)
     stat = path.stat()
     if isinstance(name, InsarName):
@@ -226,7 +224,7 @@ def _main_raster_grid(
 
     from glaciermap.io.raster import gdal_error_message
 
-    file = f"{product.base}_{key}.tif"
+    file = product.file_of(key)
     try:
         with rasterio.open(product.raster(key)) as src:
             # The last block lies at the end of a (cloud-optimised) GeoTIFF: reading it catches a

@@ -269,7 +269,7 @@ class FakeHyP3:
     def submit(self, request: Request) -> Response:
         if not self._authorised(request):
             return Response.json(UNAUTHORISED, 401)
-        from glaciermap.download.orders import job_cost
+        from glaciermap.io.hyp3.api import job_cost
 
         wanted = request.json()["jobs"]
         cost = sum(job_cost(COSTS, job) for job in wanted)

@@ -1,4 +1,7 @@
-"""Fetch product files over HTTP: resumable, retried, verified, and never half-written under a final name.
+"""Fetch files over HTTP: resumable, retried, verified, and never half-written under a final name.
+
+The only module of glaciermap that talks HTTP through ``requests`` (imported inside the functions);
+``download`` fetches HyP3's product files with it.
 
 Each file is downloaded to ``.<stem>.part<suffix>`` beside its final name. An interrupted transfer (dropped
 connection, timeout, killed process) resumes from the part file's length with an HTTP ``Range`` request;
@@ -22,7 +25,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import errno
-import hashlib
 import logging
 import os
 import threading
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from glaciermap.errors import InputError, RemoteError
+from glaciermap.io.files import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +103,6 @@ def _checksum_from(headers: Any) -> str | None:
     if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower()):
         return "md5:" + etag.lower()  # multipart ETags ("...-N") are not an MD5 of the object
     return None
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_content(path: Path, name: str) -> None:
