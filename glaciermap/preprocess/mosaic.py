@@ -246,7 +246,6 @@ def _warp_product(
     are made no-data in the source window before warping. When the product's grid is the target grid
     shifted by whole pixels (same CRS and pixel size), the window is copied without resampling.
     """
-    import rasterio
     from affine import Affine
     from rasterio.enums import Resampling
     from rasterio.errors import RasterioError, WindowError
@@ -259,17 +258,11 @@ def _warp_product(
     top = dst_transform.f
     right = left + width * dst_transform.a
     bottom = top + height * dst_transform.e
-    path = product.raster(key)
     try:
-        with rasterio.open(path) as src:
-            src_crs = src.crs
-            src_transform = src.transform
-            full = Window(0, 0, src.width, src.height)
-        if src_crs is None:
-            raise InputError(
-                f"{product.path}: {key} raster has no CRS",
-                "the product was altered after download; delete it and download it again",
-            )
+        grid = product.grid(key)
+        src_crs = grid.crs
+        src_transform = grid.transform
+        full = Window(0, 0, grid.width, grid.height)
         sb = transform_bounds(dst_crs, src_crs, left, bottom, right, top, densify_pts=21)
         window = from_bounds(*sb, transform=src_transform)
         col0 = math.floor(window.col_off) - _MARGIN_PIXELS

@@ -218,40 +218,8 @@ def _main_raster_grid(
     product: Hyp3Product, key: str
 ) -> tuple[str, tuple[float, float, float, float]]:
     """CRS (``EPSG:xxxxx``) and bounds of raster ``key``, after checking it opens and reads to its end."""
-    import rasterio
-    from rasterio.errors import RasterioError
-    from rasterio.windows import Window
-
-    from glaciermap.io.raster import gdal_error_message
-
-    file = product.file_of(key)
-    try:
-        with rasterio.open(product.raster(key)) as src:
-            # The last block lies at the end of a (cloud-optimised) GeoTIFF: reading it catches a
-            # truncated download without reading the whole raster.
-            (block_h, block_w) = src.block_shapes[0]
-            row = (src.height - 1) // block_h * block_h
-            col = (src.width - 1) // block_w * block_w
-            src.read(
-                1,
-                window=Window(
-                    col, row, min(block_w, src.width - col), min(block_h, src.height - row)
-                ),
-            )
-            crs = src.crs
-            bounds = tuple(src.bounds)
-    except RasterioError as exc:
-        raise InputError(
-            f"{product.path}: cannot read {file} ({gdal_error_message(exc)})",
-            "the file is truncated or corrupt; " + _REDOWNLOAD,
-        ) from exc
-    if crs is None:
-        raise InputError(
-            f"{product.path}: {file} has no CRS (HyP3 products are projected to a UTM zone)",
-            "the product was altered after download; " + _REDOWNLOAD,
-        )
-    epsg = crs.to_epsg()
-    return (f"EPSG:{epsg}" if epsg else crs.to_string()), bounds  # type: ignore[return-value]
+    grid = product.grid(key, check_end=True)
+    return grid.epsg_name, grid.bounds
 
 
 def _to_region(

@@ -21,7 +21,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,16 +44,48 @@ from glaciermap.io.hyp3.names import (
     zip_member,
 )
 from glaciermap.io.hyp3.values import RTC_NODATA
-from glaciermap.io.raster import open_raster, read_errors_as_input
+from glaciermap.io.raster import gdal_error_message, open_raster, read_errors_as_input
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterator
 
+    from affine import Affine
     from rasterio.io import DatasetReader
     from rasterio.windows import Window
 
 _REDOWNLOAD = "download the product again from HyP3 (or simulate it again)"
+
+
+def rasterio_open(path: str) -> DatasetReader:
+    """rasterio's own open (its errors are translated by the callers, which know the product)."""
+    import rasterio
+
+    return rasterio.open(path)
+
+
+@dataclass(frozen=True)
+class RasterGrid:
+    """Where a product raster lies: its CRS (a rasterio CRS), pixel -> map transform and size."""
+
+    crs: Any
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(minx, miny, maxx, maxy) in the raster's CRS."""
+        t = self.transform
+        xs = (t.c, t.c + self.width * t.a)
+        ys = (t.f, t.f + self.height * t.e)
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def epsg_name(self) -> str:
+        """``EPSG:xxxxx``, or the CRS's own string when it has no EPSG code."""
+        epsg = self.crs.to_epsg()
+        return f"EPSG:{epsg}" if epsg else str(self.crs.to_string())
 
 
 @dataclass(frozen=True)
@@ -146,6 +178,43 @@ class Hyp3Product:
     def scale(self) -> Scale | None:
         """``"power"``, ``"amplitude"`` or ``"decibel"`` for RTC products (from the name); None for INSAR."""
         return self.name.scale if isinstance(self.name, RtcName) else None
+
+    def grid(self, key: str, *, check_end: bool = False) -> RasterGrid:
+        """CRS, transform and size of raster ``key``, without reading its pixels.
+
+        With ``check_end`` the raster's last block is read too: it lies at the end of a
+        (cloud-optimised) GeoTIFF, so a truncated download fails here without reading the whole file.
+
+        Raises:
+            InputError: the raster cannot be opened or read (naming the product and the file), or it
+                has no CRS (HyP3 products are projected to a UTM zone).
+        """
+        from rasterio.errors import RasterioError
+        from rasterio.windows import Window
+
+        file = self.file_of(key)
+        try:
+            with rasterio_open(self.raster(key)) as src:
+                if check_end:
+                    (block_h, block_w) = src.block_shapes[0]
+                    row = (src.height - 1) // block_h * block_h
+                    col = (src.width - 1) // block_w * block_w
+                    last = Window(
+                        col, row, min(block_w, src.width - col), min(block_h, src.height - row)
+                    )
+                    src.read(1, window=last)
+                found = RasterGrid(src.crs, src.transform, src.width, src.height)
+        except RasterioError as exc:
+            raise InputError(
+                f"{self.path}: cannot read {file} ({gdal_error_message(exc)})",
+                "the file is truncated or corrupt; " + _REDOWNLOAD,
+            ) from exc
+        if found.crs is None:
+            raise InputError(
+                f"{self.path}: {file} has no CRS (HyP3 products are projected to a UTM zone)",
+                "the product was altered after download; " + _REDOWNLOAD,
+            )
+        return found
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[DatasetReader]:
