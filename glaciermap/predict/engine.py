@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,6 @@ from glaciermap.predict.sliding import (
     gaussian_weight,
     plan_windows,
 )
-from glaciermap.vectorize.pipeline import DEFAULT_MIN_AREA_KM2
 
 if TYPE_CHECKING:
     from glaciermap.vectorize.pipeline import VectorizeResult
@@ -80,9 +79,11 @@ class PredictConfig:
     # of neighbouring windows, so each block is decoded about twice, not four times.
     gdal_cache_mb: int = 256
     # Also write outlines.gpkg from the mask (glaciermap.vectorize, on default_workers() processes);
-    # glaciers and holes smaller than min_area_km2 (km²) are dropped / filled.
+    # glaciers and holes smaller than min_area_km2 (km²) are dropped / filled. None: vectorize's
+    # default, DEFAULT_MIN_AREA_KM2 (named, not imported here: glaciermap.vectorize costs 30 MB
+    # resident, which a run without outlines need not pay).
     vectorize: bool = False
-    min_area_km2: float = DEFAULT_MIN_AREA_KM2
+    min_area_km2: float | None = None
 
 
 @dataclass
@@ -142,16 +143,20 @@ def sweep(
     return model_seconds
 
 
-def vectorize_mask(mask: Path, output: Path, min_area_km2: float) -> VectorizeResult:
-    """Outlines of a predicted ``mask.tif`` (glacier = 1) in ``output``, replaced when complete."""
-    from glaciermap.vectorize import vectorize_raster
+def vectorize_mask(mask: Path, output: Path, min_area_km2: float | None = None) -> VectorizeResult:
+    """Outlines of a predicted ``mask.tif`` (glacier = 1) in ``output``, replaced when complete.
+
+    ``min_area_km2`` None is vectorize's default (``DEFAULT_MIN_AREA_KM2``); the strips are
+    polygonised by :func:`~glaciermap.workers.default_workers` processes.
+    """
+    from glaciermap.vectorize import DEFAULT_MIN_AREA_KM2, vectorize_raster
     from glaciermap.workers import default_workers
 
     return vectorize_raster(
         mask,
         output,
         threshold=1,
-        min_area_km2=min_area_km2,
+        min_area_km2=DEFAULT_MIN_AREA_KM2 if min_area_km2 is None else min_area_km2,
         overwrite=True,
         workers=default_workers(),
     )
@@ -261,6 +266,11 @@ def predict_stack(
         model_seconds=model_seconds,
         device=str(device),
     )
+    if cfg.vectorize and cfg.min_area_km2 is None:
+        # Only now: the import costs memory that the sweep, at its peak, need not hold.
+        from glaciermap.vectorize import DEFAULT_MIN_AREA_KM2
+
+        cfg = replace(cfg, min_area_km2=DEFAULT_MIN_AREA_KM2)  # recorded as used
     record = {
         "weights": str(weights),
         "weights_sha256": card.sha256,
