@@ -1,9 +1,10 @@
 """Benchmark of `glaciermap predict`, run by hand (figures go into the issue notes, not into tests).
 
-    .venv/bin/python bench/predict.py                 # all three parts, on a stack built from the example
+    .venv/bin/python bench/predict.py                 # monai (when installed), share, memory
     .venv/bin/python bench/predict.py --part monai --size 1000
     .venv/bin/python bench/predict.py --part memory --sizes 2000,8000,16000
     .venv/bin/python bench/predict.py --part gpu --size 4000 --batch-size 16   # on a CUDA machine
+    .venv/bin/python bench/predict.py --smoke --out /tmp/x   # seconds: checks the script runs (tests)
 
 Parts, each side by side in one run:
 
@@ -13,7 +14,7 @@ Parts, each side by side in one run:
   has) and with the network as glaciermap prepares it for prediction (BatchNorms folded,
   channels-last: ``glaciermap.models.inference``), so the second ratio compares the sweeps alone.
   glaciermap's time includes reading the stack from disk and writing the COGs; MONAI gets the input
-  already normalised in memory.
+  already normalised in memory. Needs monai (the ``bench`` extra); skipped by ``all`` without it.
 * ``share``: the model's GFLOP/s inside predict (FLOPs of all windows / predict's wall time) against the
   same batches run back to back in a tight loop; the ratio is the share of predict's time the model has.
 * ``gpu``: on CUDA, glaciermap predict with the shipped unet3d in bf16 over a square stack, pixels per
@@ -24,34 +25,40 @@ Parts, each side by side in one run:
   the sweep, the IO, the blending and the writing are what is measured; a real model adds a constant
   (its activations for one batch), whatever the raster's size.
 
-The input tile: the example scene's stack (simulated and preprocessed into bench/out/ when absent),
-mirrored out to 2000 x 2000 px.
+The input tile: the example scene's stack (simulated and preprocessed into ``--out`` when absent),
+mirrored out to 2000 x 2000 px. ``--smoke`` instead repeats a procedural 400 px tile and runs monai
+(when installed), share and memory on a 400 px stack: its figures mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
+import functools
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out" / "predict"
+DEFAULT_OUT = ROOT / "bench" / "out" / "predict"
 TILE = 2000
+SMOKE_TILE = 400
+PIXEL = 10.0
+TILE_ID = "BENC-0-0"
 
 
-def example_stack() -> Path:
-    stack = OUT / "example" / "stack"
+def example_stack(out: Path) -> Path:
+    stack = out / "example" / "stack"
     if (stack / "stack.json").is_file():
         return stack
     from glaciermap.cli.main import main
 
-    scene = OUT / "example" / "scene"
+    scene = out / "example" / "scene"
     main(
         ["-q", "simulate", "--region", "example", "--year", "2016", "--seed", "0", "-o", str(scene)]
     )
@@ -60,72 +67,115 @@ def example_stack() -> Path:
     return stack
 
 
-def tiled_stack(size: int) -> Path:
-    """A stack folder whose stack.vrt repeats one 2000 px tile to ``size`` x ``size`` px."""
-    import rasterio
+@functools.cache
+def source_tile(out: Path, smoke: bool) -> tuple[np.ndarray, object]:
+    """``(bands (T*C, side, side) float32, StackMeta)`` of the tile every benchmark stack repeats.
+
+    The example stack mirrored to 2000 px, or with ``smoke`` a procedural 400 px tile (smooth noise
+    around the shipped card's statistics) with a stack.json of its own.
+    """
+    from glaciermap.calendar import slot_starts
+    from glaciermap.io.raster import open_raster
+    from glaciermap.models.weights import read_card
+    from glaciermap.stack_format import ChannelNorm, StackGrid, StackMeta
+
+    if smoke:
+        card = read_card(_weights("unet3d"))
+        means, stds = card.statistics(card.channels)
+        t, c, side = int(card.n_times or 15), len(card.channels), SMOKE_TILE
+        rng = np.random.default_rng(0)
+        coarse = rng.normal(size=(t * c, side // 20, side // 20)).astype(np.float32)
+        noise = np.kron(coarse, np.ones((20, 20), np.float32))
+        scale = np.tile(np.asarray(stds, np.float32), t)[:, None, None]
+        shift = np.tile(np.asarray(means, np.float32), t)[:, None, None]
+        data = noise * scale + shift
+        data[:, :40, :40] = np.nan  # a corner without data
+        meta = StackMeta(
+            region=StackGrid("bench", "EPSG:32633", (0.0, 0.0), side * PIXEL, PIXEL, "BENC"),
+            year=2016,
+            dates=tuple(slot_starts(2016, t)),
+            tiles=(TILE_ID,),
+            splits={TILE_ID: "none"},
+            normalisation={
+                name: ChannelNorm(m, s)
+                for name, m, s in zip(card.channels, means, stds, strict=True)
+            },
+            channels=tuple(card.channels),
+            normalisation_tiles="all",
+        )
+        return data, meta
+    source = example_stack(out)
+    meta = StackMeta.read(source)
+    with open_raster(meta.vrt_path) as src:
+        data = src.read()
+    reps = -(-TILE // data.shape[1]), -(-TILE // data.shape[2])
+    # Mirror rather than repeat, so no seam is a jump in the data.
+    rows = np.concatenate([data if i % 2 == 0 else data[:, ::-1] for i in range(reps[0])], 1)
+    full = np.concatenate([rows if j % 2 == 0 else rows[:, :, ::-1] for j in range(reps[1])], 2)
+    return np.ascontiguousarray(full[:, :TILE, :TILE]), meta
+
+
+def tiled_stack(out: Path, size: int, smoke: bool = False) -> Path:
+    """A stack folder whose stack.vrt repeats one tile (2000 px; smoke 400 px) to ``size`` px square."""
+    import geopandas as gpd
+    from rasterio.crs import CRS
     from rasterio.transform import from_origin
+    from shapely.geometry import box
 
+    from glaciermap.io.raster import write_cog
+    from glaciermap.io.vector import write_gpkg
     from glaciermap.preprocess.vrt import VrtSource, stack_vrt_xml
+    from glaciermap.stack_format import StackMeta
 
-    source = example_stack()
-    folder = OUT / f"tiled-{size}"
-    tile = folder / "tiles" / "BENC-0-0.tif"
-    meta = json.loads((source / "stack.json").read_text())
-    if not tile.is_file():
-        tile.parent.mkdir(parents=True, exist_ok=True)
-        with rasterio.open(source / "stack.vrt") as src:
-            data = src.read()
-            crs = src.crs
-            descriptions = src.descriptions
-        reps = -(-TILE // data.shape[1]), -(-TILE // data.shape[2])
-        # Mirror rather than repeat, so no seam is a jump in the data.
-        rows = np.concatenate([data if i % 2 == 0 else data[:, ::-1] for i in range(reps[0])], 1)
-        full = np.concatenate([rows if j % 2 == 0 else rows[:, :, ::-1] for j in range(reps[1])], 2)
-        full = np.ascontiguousarray(full[:, :TILE, :TILE])
-        profile = {
-            "driver": "COG",
-            "width": TILE,
-            "height": TILE,
-            "count": full.shape[0],
-            "dtype": "float32",
-            "nodata": float("nan"),
-            "crs": crs,
-            "transform": from_origin(0, TILE * 10.0, 10.0, 10.0),
-            "compress": "DEFLATE",
-            "predictor": 3,
-            "blocksize": 256,  # as the stacks preprocess writes
-        }
-        with rasterio.open(tile, "w", **profile) as dst:
-            dst.write(full)
-            for band, text in enumerate(descriptions, start=1):
-                dst.set_band_description(band, text or "")
-    n = -(-size // TILE)
+    side = SMOKE_TILE if smoke else TILE
+    folder = out / (f"smoke-{size}" if smoke else f"tiled-{size}")
+    if (folder / "stack.json").is_file():
+        return folder
+    data, source_meta = source_tile(out, smoke)
+    assert isinstance(source_meta, StackMeta)
+    meta = dataclasses.replace(
+        source_meta, tiles=(TILE_ID,), splits={TILE_ID: "none"}, labels=None, inventory=None
+    )
+    crs = meta.region.crs
+    tile = folder / "tiles" / f"{TILE_ID}.tif"
+    tile.parent.mkdir(parents=True, exist_ok=True)
+    write_cog(
+        tile,
+        data,
+        crs=crs,
+        transform=from_origin(0, side * PIXEL, PIXEL, PIXEL),
+        nodata=float("nan"),
+        descriptions=meta.band_descriptions,
+        blocksize=256,  # as the stacks preprocess writes
+    )
+    n = -(-size // side)
+    extent = side * PIXEL
     sources = [
         VrtSource(
-            "tiles/BENC-0-0.tif",
-            (
-                c * TILE * 10.0,
-                -(r + 1) * TILE * 10.0 + TILE * 10.0,
-                (c + 1) * TILE * 10.0,
-                -r * TILE * 10.0 + TILE * 10.0,
-            ),
+            f"tiles/{TILE_ID}.tif",
+            (c * extent, -(r + 1) * extent + extent, (c + 1) * extent, -r * extent + extent),
         )
         for r in range(n)
         for c in range(n)
     ]
-    with rasterio.open(tile) as t:
-        xml = stack_vrt_xml(
-            sources, list(t.descriptions), pixel_size=10.0, crs_wkt=t.crs.to_wkt(), block_size=256
-        )
-    if size % TILE:  # crop the VRT to exactly size x size
+    xml = stack_vrt_xml(
+        sources,
+        list(meta.band_descriptions),
+        pixel_size=PIXEL,
+        crs_wkt=CRS.from_user_input(crs).to_wkt(),
+        block_size=256,
+    )
+    if size % side:  # crop the VRT to exactly size x size
         xml = xml.replace(
-            f'rasterXSize="{n * TILE}" rasterYSize="{n * TILE}"',
+            f'rasterXSize="{n * side}" rasterYSize="{n * side}"',
             f'rasterXSize="{size}" rasterYSize="{size}"',
             1,
         )
     (folder / "stack.vrt").write_text(xml)
-    bench_meta = {**meta, "tiles": ["BENC-0-0"], "splits": {}, "labels": None}
-    (folder / "stack.json").write_text(json.dumps(bench_meta))
+    footprint = box(0, (1 - n) * extent, n * extent, extent)
+    frame = gpd.GeoDataFrame({"tile_id": [TILE_ID]}, geometry=[footprint], crs=crs)
+    write_gpkg(folder / "tiles.gpkg", {"tiles": frame})
+    meta.write(folder)  # last: it marks a complete stack
     return folder
 
 
@@ -133,32 +183,43 @@ def _weights(name: str) -> Path:
     return ROOT / "weights" / name
 
 
-def part_monai(size: int, window: int, overlap: float, batch: int, repeat: int = 1) -> None:
+def has_monai() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("monai") is not None
+
+
+def part_monai(
+    out: Path,
+    size: int,
+    window: int,
+    overlap: float,
+    batch: int,
+    repeat: int = 1,
+    smoke: bool = False,
+) -> None:
     """MONAI with the network as loaded, MONAI with glaciermap's prepared network, and glaciermap;
     ``repeat`` rounds in turn (noise shows as the spread between rounds)."""
-    import rasterio
     import torch
     from monai.inferers import sliding_window_inference
 
+    from glaciermap.io.raster import open_raster
     from glaciermap.models.inference import for_inference
     from glaciermap.models.weights import load_weights
-    from glaciermap.predict.engine import (
-        PredictConfig,
-        StackWindows,
-        predict_stack,
-    )
+    from glaciermap.predict.engine import PredictConfig, StackWindows, predict_stack
     from glaciermap.predict.sliding import gaussian_weight
+    from glaciermap.stack_format import StackMeta
 
-    stack = tiled_stack(size)
+    stack = tiled_stack(out, size, smoke)
     weights = _weights("unet3d")
     model, card = load_weights(weights)
     model.eval()
     prepared = for_inference(model)
-    meta = json.loads((stack / "stack.json").read_text())
-    means, stds = card.statistics(meta["channels"])
+    meta = StackMeta.read(stack)
+    means, stds = card.statistics(meta.channels)
     mean, std = np.asarray(means, dtype=np.float32), np.asarray(stds, dtype=np.float32)
-    t, c = card.n_times, len(meta["channels"])
-    reader = StackWindows(stack / "stack.vrt", list(range(1, t * c + 1)), t, mean, std)
+    t, c = int(card.n_times or meta.n_slots), len(meta.channels)
+    reader = StackWindows(meta.vrt_path, meta.bands(range(t)), t, mean, std)
     x, valid = reader(0, 0, max(reader.height, reader.width))
     x, valid = x[..., :size, :size], valid[:size, :size]
     inputs = torch.from_numpy(np.ascontiguousarray(x.reshape(1, t * c, size, size)))
@@ -187,11 +248,11 @@ def part_monai(size: int, window: int, overlap: float, batch: int, repeat: int =
         result = predict_stack(
             weights,
             stack,
-            OUT / f"monai-{size}",
+            out / f"monai-{size}",
             PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
         )
         seconds = time.perf_counter() - began
-        with rasterio.open(result.probability) as src:
+        with open_raster(result.probability) as src:
             return seconds, src.read(1)
 
     def diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -214,7 +275,9 @@ def part_monai(size: int, window: int, overlap: float, batch: int, repeat: int =
         )
 
 
-def part_share(size: int, window: int, overlap: float, batch: int) -> None:
+def part_share(
+    out: Path, size: int, window: int, overlap: float, batch: int, smoke: bool = False
+) -> None:
     import torch
 
     from glaciermap.models.registry import model_summary
@@ -222,17 +285,17 @@ def part_share(size: int, window: int, overlap: float, batch: int) -> None:
     from glaciermap.predict.engine import PredictConfig, predict_stack, torch_batch_fn
     from glaciermap.predict.sliding import plan_windows
 
-    stack = tiled_stack(size)
+    stack = tiled_stack(out, size, smoke)
     weights = _weights("unet3d")
     model, card = load_weights(weights)
-    t, c = card.n_times, len(card.channels)
+    t, c = int(card.n_times or 15), len(card.channels)
     flops_px = model_summary(model, t, c, window, window)["flops_per_pixel"]
     plan = plan_windows(size, size, window, overlap)
     flops = flops_px * window * window * plan.count
     result = predict_stack(
         weights,
         stack,
-        OUT / f"share-{size}",
+        out / f"share-{size}",
         PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
     )
     run = torch_batch_fn(model, torch.device("cpu"))
@@ -255,7 +318,9 @@ def part_share(size: int, window: int, overlap: float, batch: int) -> None:
 SVALBARD_PX = 7.2e8
 
 
-def part_gpu(size: int, window: int, overlap: float, batch: int, readers: list[int]) -> None:
+def part_gpu(
+    out: Path, size: int, window: int, overlap: float, batch: int, readers: list[int]
+) -> None:
     import torch
 
     from glaciermap.models.weights import load_weights
@@ -266,10 +331,10 @@ def part_gpu(size: int, window: int, overlap: float, batch: int, readers: list[i
         raise SystemExit("--part gpu needs a CUDA GPU")
     device = torch.device("cuda")
     print(f"gpu    {torch.cuda.get_device_name(device)}, torch {torch.__version__}, bf16 autocast")
-    stack = tiled_stack(size)
+    stack = tiled_stack(out, size)
     weights = _weights("unet3d")
     model, card = load_weights(weights)
-    t, c = card.n_times, len(card.channels)
+    t, c = int(card.n_times or 15), len(card.channels)
     plan = plan_windows(size, size, window, overlap)
     new_px = size * size  # every pixel once, whatever the overlap
     run = torch_batch_fn(model, device)
@@ -292,7 +357,7 @@ def part_gpu(size: int, window: int, overlap: float, batch: int, readers: list[i
         result = predict_stack(
             weights,
             stack,
-            OUT / f"gpu-{size}",
+            out / f"gpu-{size}",
             PredictConfig(
                 window=window, overlap=overlap, batch_size=batch, device="cuda", readers=n
             ),
@@ -327,7 +392,30 @@ def _register_first_band() -> None:
     MODELS["first_band"] = FirstBandModel
 
 
-def _memory_child(size: int, window: int, overlap: float, batch: int, readers: int = 0) -> None:
+def _own_peak_mib() -> float:
+    """This process's peak resident memory since exec, MiB.
+
+    VmHWM, not ``ru_maxrss``: Linux carries the parent's high-water mark across fork + exec, so the
+    child of a large parent (one that ran the share part) would report the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # off Linux
+
+
+def _memory_child(
+    out: Path,
+    size: int,
+    window: int,
+    overlap: float,
+    batch: int,
+    readers: int = 0,
+    smoke: bool = False,
+) -> None:
     import torch
 
     from glaciermap.models.registry import create_model
@@ -336,26 +424,44 @@ def _memory_child(size: int, window: int, overlap: float, batch: int, readers: i
 
     _register_first_band()
     card = read_card(_weights("unet3d"))
-    model_path = OUT / "first-band"
+    model_path = out / "first-band"
     torch.manual_seed(0)
     model = create_model("first_band", in_channels=2, n_times=card.n_times)
     save_weights(model, model_path, {"normalisation": card.normalisation})
     began = time.perf_counter()
     result = predict_stack(
         model_path,
-        tiled_stack(size),
-        OUT / f"memory-{size}",
+        tiled_stack(out, size, smoke),
+        out / f"memory-{size}",
         PredictConfig(
             window=window, overlap=overlap, batch_size=batch, device="cpu", readers=readers
         ),
     )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _own_peak_mib()
     print(
-        f"memory {size}x{size} px ({result.pixels / 1e6:.0f} M px, {result.windows} windows): "
+        f"memory {size}x{size} px ({result.pixels / 1e6:.1f} M px, {result.windows} windows): "
         f"{time.perf_counter() - began:.1f} s ({result.model_seconds:.1f} s in the model), "
         f"peak RSS {peak:.0f} MiB",
         flush=True,
     )
+
+
+def part_memory(
+    out: Path,
+    sizes: list[int],
+    window: int,
+    overlap: float,
+    batch: int,
+    readers: int,
+    smoke: bool = False,
+) -> None:
+    """Each size in a fresh process (its peak RSS is predict's alone)."""
+    for size in sizes:
+        tiled_stack(out, size, smoke)  # built outside the measured process
+        command = [sys.executable, __file__, "--memory-child", str(size), "--out", str(out)]
+        command += ["--window", str(window), "--overlap", str(overlap)]
+        command += ["--batch-size", str(batch), "--readers", str(readers)]
+        subprocess.run([*command, *(["--smoke"] if smoke else [])], check=True)
 
 
 def main() -> None:
@@ -373,39 +479,60 @@ def main() -> None:
         "--gpu-readers", default="0,2,4,8", help="--readers values for the gpu part (0: auto)"
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the monai part")
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"working folder (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: a procedural 400 px stack, monai (when installed), share and memory; "
+        "in --out or a temporary folder; checks the script runs, its figures mean nothing",
+    )
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        _memory_child(args.memory_child, args.window, args.overlap, args.batch_size, args.readers)
+        out = args.out or DEFAULT_OUT
+        _memory_child(
+            out,
+            args.memory_child,
+            args.window,
+            args.overlap,
+            args.batch_size,
+            args.readers,
+            args.smoke,
+        )
         return
-    OUT.mkdir(parents=True, exist_ok=True)
+    if args.smoke:
+        print("smoke run: it checks that the benchmark works; its figures mean nothing")
+        args.size, args.sizes = SMOKE_TILE, str(SMOKE_TILE)
+        if args.part == "gpu":
+            raise SystemExit("--smoke runs monai, share and memory; not gpu")
+        if args.out is None:
+            with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+                run(args, Path(tmp))
+            return
+    run(args, args.out or DEFAULT_OUT)
+
+
+def run(args: argparse.Namespace, out: Path) -> None:
+    """The parts asked for, in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    geometry = (args.window, args.overlap, args.batch_size)
     if args.part in ("monai", "all"):
-        part_monai(args.size, args.window, args.overlap, args.batch_size, args.repeat)
+        if has_monai():
+            part_monai(out, args.size, *geometry, args.repeat, args.smoke)
+        elif args.part == "monai":
+            raise SystemExit("--part monai needs monai: pip install 'glaciermap[bench]'")
+        else:
+            print("monai  skipped: monai is not installed (pip install 'glaciermap[bench]')")
     if args.part in ("share", "all"):
-        part_share(args.size, args.window, args.overlap, args.batch_size)
+        part_share(out, args.size, *geometry, args.smoke)
     if args.part == "gpu":  # not in "all": it needs CUDA
         readers = [int(r) for r in args.gpu_readers.split(",")]
-        part_gpu(args.size, args.window, args.overlap, args.batch_size, readers)
+        part_gpu(out, args.size, *geometry, readers)
     if args.part in ("memory", "all"):
-        for size in (int(s) for s in args.sizes.split(",")):
-            tiled_stack(size)  # built outside the measured process
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--memory-child",
-                    str(size),
-                    "--window",
-                    str(args.window),
-                    "--overlap",
-                    str(args.overlap),
-                    "--batch-size",
-                    str(args.batch_size),
-                    "--readers",
-                    str(args.readers),
-                ],
-                check=True,
-            )
+        sizes = [int(s) for s in args.sizes.split(",")]
+        part_memory(out, sizes, *geometry, args.readers, args.smoke)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,12 @@ def test_bench_train(tmp_path):
     out = _smoke("train.py", "--out", str(tmp_path / "train.json"))
     assert "samples/s" in out and "GFLOP/s" in out
     assert (tmp_path / "train.json").is_file()
+
+
+def test_bench_predict(tmp_path):
+    pytest.importorskip("torch")
+    out = _smoke("predict.py", "--out", str(tmp_path))
+    assert "GFLOP/s" in out and "ratio" in out and "peak RSS" in out
+    assert ("monai  skipped" in out) or ("MONAI/glaciermap" in out)
+    assert (tmp_path / "share-400" / "probability.tif").is_file()
+    assert (tmp_path / "memory-400" / "mask.tif").is_file()

@@ -255,6 +255,99 @@ def test_interrupted_predict_leaves_no_file(example_stack, tiny_weights, tmp_pat
     assert list(out.iterdir()) == []
 
 
+def test_predict_stack_writes_outlines_when_asked(example_stack, tiny_weights, tmp_path):
+    """With vectorize, predict_stack writes the outlines vectorize would write from its mask."""
+    from glaciermap.io.vector import read_frame
+    from glaciermap.vectorize import vectorize_raster
+
+    out = tmp_path / "pred"
+    out.mkdir()
+    (out / "outlines.gpkg").write_text("outlines of an older run")
+    config = PredictConfig(window=128, overlap=0.25, device="cpu", vectorize=True, min_area_km2=0)
+    result = predict_stack(tiny_weights, example_stack, out, config)
+    assert result.outlines is not None and result.outlines.output == out / "outlines.gpkg"
+    expected = vectorize_raster(result.mask, tmp_path / "direct.gpkg", threshold=1, min_area_km2=0)
+    assert (result.outlines.count, result.outlines.total_area_km2) == (
+        expected.count,
+        expected.total_area_km2,
+    )
+    assert read_frame(out / "outlines.gpkg").equals(read_frame(tmp_path / "direct.gpkg"))
+    record = json.loads((out / "predict.json").read_text())
+    assert record["config"]["vectorize"] is True and record["config"]["min_area_km2"] == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "mask.tif",
+        "outlines.gpkg",
+        "predict.json",
+        "probability.tif",
+    ]
+
+
+def _grid(width: int, height: int) -> dict:
+    from rasterio.transform import from_origin
+
+    return {
+        "width": width,
+        "height": height,
+        "crs": "EPSG:32633",
+        "transform": from_origin(500000, 8000000, 10, 10),
+    }
+
+
+def test_row_stream_publishes_cogs_of_the_rows_written(tmp_path):
+    """Rows in uneven bands become COGs equal to the whole array; memory stays a block row or so."""
+    from glaciermap.io.raster import StreamedCogs
+
+    height, width, chunk = 1300, 700, 97
+    rng = np.random.default_rng(3)
+    values = rng.random((height, width), dtype=np.float32)
+    values[200:260, 100:150] = np.nan
+    codes = (values >= 0.5).astype(np.uint8)
+    (tmp_path / "old.json").write_text("{}")
+    (tmp_path / "probability.tif").write_text("an older raster")
+    with StreamedCogs(tmp_path) as cogs:
+        prob = cogs.add(
+            "probability.tif",
+            dtype="float32",
+            nodata=float("nan"),
+            description="p",
+            **_grid(width, height),
+        )
+        mask = cogs.add("mask.tif", dtype="uint8", nodata=255, **_grid(width, height))
+        for row0 in range(0, height, chunk):
+            prob.write(row0, values[row0 : row0 + chunk])
+            view = mask.reserve(row0, len(codes[row0 : row0 + chunk]))
+            view[...] = codes[row0 : row0 + chunk]
+            mask.commit(len(view))
+            assert prob.pending < prob.block and len(prob._buffer) <= prob.block + 2 * chunk
+        with pytest.raises(ValueError, match="in order"):
+            prob.write(0, values[:1])
+        # Nothing under a final name before publishing; the older raster is still there.
+        assert (tmp_path / "probability.tif").read_text() == "an older raster"
+        assert not (tmp_path / "mask.tif").exists()
+        paths = cogs.publish(replaces=[tmp_path / "old.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.tif", "probability.tif"]
+    with rasterio.open(paths["probability.tif"]) as src:
+        np.testing.assert_array_equal(src.read(1), values)
+        assert src.descriptions == ("p",) and src.overviews(1) and src.block_shapes[0] == (512, 512)
+        assert src.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
+        assert src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
+    with rasterio.open(paths["mask.tif"]) as src:
+        np.testing.assert_array_equal(src.read(1), codes)
+        assert src.nodata == 255 and src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "2"
+
+
+def test_row_stream_interrupted_leaves_the_folder_as_it_was(tmp_path):
+    from glaciermap.io.raster import StreamedCogs
+
+    (tmp_path / "mask.tif").write_text("an older raster")
+    with pytest.raises(KeyboardInterrupt), StreamedCogs(tmp_path) as cogs:
+        mask = cogs.add("mask.tif", dtype="uint8", nodata=255, **_grid(50, 600))
+        mask.write(0, np.ones((550, 50), dtype=np.uint8))
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["mask.tif"]
+    assert (tmp_path / "mask.tif").read_text() == "an older raster"
+
+
 def test_cli_predict_stack_folder(run_cli, example_stack, tiny_weights, tmp_path):
     out = tmp_path / "cli"
     result = run_cli(
@@ -380,12 +473,12 @@ def test_batches_come_channels_innermost(example_stack):
     import torch
 
     from glaciermap.models.inference import channels_innermost
-    from glaciermap.predict.engine import StackWindows, _batches
+    from glaciermap.predict.reader import StackWindows, batches
     from glaciermap.predict.sliding import plan_windows
 
     reader = StackWindows(example_stack / "stack.vrt", range(1, 7), 3, np.zeros(2), np.ones(2))
     plan = plan_windows(reader.height, reader.width, 64, 0.5)
-    _, x, _ = next(_batches(plan, reader, 3))
+    _, x, _ = next(batches(plan, reader, 3))
     tensor = torch.from_numpy(x)
     assert tensor.shape == (3, 3, 2, 64, 64)
     assert channels_innermost(tensor).data_ptr() == tensor.data_ptr()
@@ -406,3 +499,14 @@ def test_predict_does_not_import_triton():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "TRITON False" in out.stdout
+
+
+def test_reader_defaults_per_device():
+    """CPU keeps the cores for the model; CUDA reads ahead with several strips at once."""
+    from glaciermap.predict.reader import default_prefetch, default_readers
+    from glaciermap.workers import available_cpus
+
+    assert default_prefetch(-1, "cpu") == 1 and default_prefetch(-1, "cuda") == 2
+    assert default_prefetch(0, "cuda") == 0
+    assert default_readers(0, "cpu") == 1 and default_readers(3, "cpu") == 3
+    assert default_readers(0, "cuda") == max(1, min(4, available_cpus() // 2))

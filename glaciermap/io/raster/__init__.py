@@ -5,6 +5,9 @@
   that a worker process keeps, :func:`gdal_env` sets GDAL options for a block.
 * :mod:`.cog`: :func:`write_cog` writes an in-memory array as a Cloud-Optimised GeoTIFF (GDAL's COG
   driver: tiles, overviews and layout), :func:`copy_to_cog` turns a tiled GeoTIFF into one, streaming.
+* :mod:`.stream`: :class:`RowStream` writes a single-band raster row by row as a producer finishes its
+  rows; :class:`StreamedCogs` publishes several such rasters together as COGs (no final name until all
+  are complete, scratch files removed on failure).
 
 rasterio is imported inside the functions: importing this package stays cheap for the CLI.
 """
@@ -22,12 +25,15 @@ from glaciermap.io.raster.read import (
     open_raster_for_worker,
     read_errors_as_input,
 )
+from glaciermap.io.raster.stream import RowStream, StreamedCogs
 
 if TYPE_CHECKING:
     # The type of an open raster, for annotations in modules that import no rasterio themselves.
     from rasterio.io import DatasetReader as DatasetReader
 
 __all__ = [
+    "RowStream",
+    "StreamedCogs",
     "check_band",
     "copy_to_cog",
     "gdal_env",

@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from glaciermap.errors import InputError
 
@@ -119,13 +119,16 @@ def open_raster_for_worker(
     return open_dataset(path)
 
 
-@contextlib.contextmanager
-def gdal_env(**options: str | int | bool) -> Iterator[None]:
-    """Set GDAL configuration options (e.g. ``GDAL_CACHEMAX=bytes``) in this process for the block."""
+def gdal_env(**options: str | int | bool) -> contextlib.AbstractContextManager[Any]:
+    """Set GDAL configuration options (e.g. ``GDAL_CACHEMAX=bytes``) in this process for the block.
+
+    In a thread other than the main one the options are that thread's. The context manager is
+    rasterio's ``Env`` itself, not a generator, so a thread may enter one for its whole life and leave
+    it unexited (a generator's cleanup would run it in whichever thread collects it).
+    """
     import rasterio
 
-    with rasterio.Env(**options):
-        yield
+    return rasterio.Env(**options)  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager
