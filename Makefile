@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# --overwrite: a second `make demo` replaces the first one's outputs (the stack is a cache: rebuilt
+# only when the simulated products changed).
 demo: $(STAMP)
-	$(BIN)/glaciermap simulate --region example --year 2016 --seed 0 -o $(DEMO)/scene
+	$(BIN)/glaciermap simulate --region example --year 2016 --seed 0 -o $(DEMO)/scene --overwrite
 	$(BIN)/glaciermap preprocess $(DEMO)/scene -o $(DEMO)/stack --region example --year 2016 \
 		--inventory $(DEMO)/scene/truth/outlines.gpkg
-	$(BIN)/glaciermap predict $(DEMO)/stack -o $(DEMO)/predict --model unet3d --device cpu
-	$(BIN)/glaciermap evaluate weights/unet3d --stack $(DEMO)/stack --split all --acquisitions 15
+	$(BIN)/glaciermap predict unet3d --stack $(DEMO)/stack -o $(DEMO)/predict --device cpu --overwrite
+	$(BIN)/glaciermap evaluate unet3d --stack $(DEMO)/stack --split all --acquisitions 15
 	$(BIN)/glaciermap diff $(DEMO)/predict/outlines.gpkg $(DEMO)/scene/truth/inventory_2006.gpkg \
 		--region example -o $(DEMO)/diff.gpkg --plot $(DEMO)/diff.png --overwrite
 	@echo "demo outputs in $(DEMO)/: scene/ (HyP3 products + truth), stack/ (tile stacks + labels), predict/ (probability.tif, mask.tif, outlines.gpkg), diff.gpkg, diff.png"

@@ -343,9 +343,12 @@ def summarise(
     min_front_area_km2: float,
     min_front_shift_m: float,
 ) -> dict[str, Any]:
-    """JSON-ready summary of a diff: inputs, thresholds, totals, counts by status and per-glacier rows.
+    """JSON-ready summary of a diff (what ``glaciermap diff --json`` prints).
 
-    Totals (``area_ref_km2``, ``area_new_km2``, ``change_*``) cover the reference glaciers; ice of new
+    Keys: ``new``, ``reference``, ``crs``, ``min_front_area_km2``, ``min_front_shift_m`` (inputs and
+    thresholds); ``totals``; ``status_counts`` (reference glaciers by status); ``per_glacier`` (rows).
+    ``totals`` (``glaciers``, ``area_ref_km2``, ``area_new_km2``, ``change_km2``, ``change_pct``,
+    ``fronts``, ``retreat_fronts``, ``advance_fronts``) cover the reference glaciers; ice of new
     glaciers is reported apart (``new_glaciers``, ``area_new_glaciers_km2``).
     """
     table = result.glaciers
@@ -360,17 +363,21 @@ def summarise(
         "crs": _crs_label(result.crs) if result.crs is not None else None,
         "min_front_area_km2": min_front_area_km2,
         "min_front_shift_m": min_front_shift_m,
-        "glaciers": int(is_ref.sum()),
-        "new_glaciers": int((~is_ref).sum()),
+        "totals": {
+            "glaciers": int(is_ref.sum()),
+            "new_glaciers": int((~is_ref).sum()),
+            "area_ref_km2": round(area_ref, 6),
+            "area_new_km2": round(area_new, 6),
+            "change_km2": round(area_new - area_ref, 6),
+            "change_pct": (
+                round(100.0 * (area_new - area_ref) / area_ref, 3) if area_ref > 0 else None
+            ),
+            "area_new_glaciers_km2": round(float(new_rows["area_new_km2"].sum()), 6),
+            "fronts": len(result.fronts),
+            "retreat_fronts": int((result.fronts["kind"] == "retreat").sum()),
+            "advance_fronts": int((result.fronts["kind"] == "advance").sum()),
+        },
         "status_counts": {s: int(counts.get(s, 0)) for s in STATUSES if s != "new" and s in counts},
-        "area_ref_km2": round(area_ref, 6),
-        "area_new_km2": round(area_new, 6),
-        "change_km2": round(area_new - area_ref, 6),
-        "change_pct": round(100.0 * (area_new - area_ref) / area_ref, 3) if area_ref > 0 else None,
-        "area_new_glaciers_km2": round(float(new_rows["area_new_km2"].sum()), 6),
-        "fronts": len(result.fronts),
-        "retreat_fronts": int((result.fronts["kind"] == "retreat").sum()),
-        "advance_fronts": int((result.fronts["kind"] == "advance").sum()),
         "per_glacier": [
             _json_row(row) for row in table.drop(columns="geometry").to_dict("records")
         ],

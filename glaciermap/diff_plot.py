@@ -208,10 +208,11 @@ def _default_title(result: DiffResult) -> str:
     new = Path(str(summary.get("new", "new"))).name
     reference = Path(str(summary.get("reference", "reference"))).name
     line = f"{new} vs {reference}"
-    if summary.get("area_ref_km2"):
+    totals = summary.get("totals") or {}
+    if totals.get("area_ref_km2"):
         line += (
-            f"\n{summary['glaciers']} glaciers: {summary['area_ref_km2']:.2f} → "
-            f"{summary['area_new_km2']:.2f} km² ({summary['change_pct']:+.1f} %), "
-            f"{summary['fronts']} fronts flagged"
+            f"\n{totals['glaciers']} glaciers: {totals['area_ref_km2']:.2f} → "
+            f"{totals['area_new_km2']:.2f} km² ({totals['change_pct']:+.1f} %), "
+            f"{totals['fronts']} fronts flagged"
         )
     return line

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,6 +105,37 @@ class Workspace:
         meta = StackMeta.read(folder)
         meta.check_identity(region, year)
         return meta
+
+    def record_stage(
+        self,
+        region: str,
+        year: int,
+        stage: str,
+        *,
+        inputs_hash: str,
+        outputs: Iterable[Path],
+        key: str = "",
+        skipped: bool = False,
+    ) -> None:
+        """Stamp ``stage`` of ``region`` in ``year`` as finished, with its inputs' hash and its outputs.
+
+        A run that ``skipped`` its work (its inputs unchanged) keeps an earlier stamp of the same inputs,
+        so a stamp's time says when the outputs were made, not when they were last checked.
+        """
+        catalog = self.catalog()
+        try:
+            stamp = catalog.stage_stamp(region, year, stage, key)
+            if not skipped or stamp is None or stamp.inputs_hash != inputs_hash:
+                catalog.record_stage(
+                    region,
+                    year,
+                    stage,
+                    inputs_hash=inputs_hash,
+                    outputs=[self.relative(p) for p in outputs],
+                    key=key,
+                )
+        finally:
+            catalog.close()
 
     def run_dir(self, run_name: str) -> Path:
         return self.root / "runs" / _part("run name", run_name)

@@ -215,3 +215,28 @@ def test_a_bug_reading_the_aoi_file_is_not_bad_input(tmp_path, monkeypatch, bug)
     monkeypatch.setattr(pyogrio, "read_dataframe", broken)
     with pytest.raises(bug, match="a bug in the reader"):
         load_settings(_aoi_config(tmp_path)).region("kongs")
+
+
+def test_stage_stamps_record_when_outputs_are_made(tmp_path):
+    workspace = Workspace.open(tmp_path / "ws")
+    out = workspace.stack_dir("example", 2016) / "stack.json"
+
+    def stamp():
+        catalog = workspace.catalog()
+        try:
+            return catalog.stage_stamp("example", 2016, "preprocess")
+        finally:
+            catalog.close()
+
+    workspace.record_stage("example", 2016, "preprocess", inputs_hash="a", outputs=[out])
+    first = stamp()
+    assert first is not None and first.outputs == ("stacks/example/2016/stack.json",)
+    # A run that skipped itself on the same inputs keeps the stamp of the run that made the outputs.
+    workspace.record_stage(
+        "example", 2016, "preprocess", inputs_hash="a", outputs=[out], skipped=True
+    )
+    assert stamp() == first
+    workspace.record_stage(
+        "example", 2016, "preprocess", inputs_hash="b", outputs=[out], skipped=True
+    )
+    assert stamp().inputs_hash == "b"

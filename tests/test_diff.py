@@ -84,7 +84,7 @@ def test_merged_complex_is_split_along_reference_divides() -> None:
     assert fronts.loc["advance", "max_shift_m"] == pytest.approx(200, abs=2)
     assert fronts.loc["retreat", "glacier_id"] == "R2"
     assert fronts.loc["retreat", "max_shift_m"] == pytest.approx(200, abs=2)
-    assert result.summary["area_new_km2"] == pytest.approx(2.2)
+    assert result.summary["totals"]["area_new_km2"] == pytest.approx(2.2)
 
 
 def test_ice_beyond_the_margin_goes_to_the_glacier_it_borders_most() -> None:
@@ -161,8 +161,8 @@ def test_disappeared_mixed_and_new_glaciers() -> None:
     assert _row(result, "gone")["area_new_km2"] == 0
     summary = result.summary
     assert summary["status_counts"] == {"unchanged": 1, "mixed": 1, "disappeared": 1}
-    assert summary["new_glaciers"] == 1
-    assert summary["area_new_glaciers_km2"] == pytest.approx(0.09)
+    assert summary["totals"]["new_glaciers"] == 1
+    assert summary["totals"]["area_new_glaciers_km2"] == pytest.approx(0.09)
     json.dumps(summary)  # JSON-safe: no NaN, no numpy scalars
     assert "NaN" not in json.dumps(summary)
 
@@ -381,7 +381,7 @@ def test_cli_json_is_pure_json(run_cli, npi_paths, tmp_path: Path) -> None:
     result = run_cli("diff", *npi_paths, "-o", tmp_path / "d.gpkg", "--json")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["glaciers"] == 5
+    assert summary["totals"]["glaciers"] == 5
     assert summary["crs"] == "EPSG:32633"
     assert len(summary["per_glacier"]) == 5
     assert "glacier outlines" in result.stderr  # logs went to stderr
@@ -470,7 +470,7 @@ def test_cli_defaults_match_the_library() -> None:
     parameters = inspect.signature(diff_cli.diff).parameters
     assert parameters["min_front_area"].default == DEFAULT_MIN_FRONT_AREA_KM2
     assert parameters["min_front_shift"].default == DEFAULT_MIN_FRONT_SHIFT_M
-    assert parameters["output"].default == Path("diff.gpkg")
+    assert parameters["output"].default is None  # nothing written unless asked
 
 
 def test_cli_module_imports_no_heavy_library() -> None:

@@ -352,11 +352,11 @@ def test_cli_predict_stack_folder(run_cli, example_stack, tiny_weights, tmp_path
     out = tmp_path / "cli"
     result = run_cli(
         "predict",
+        f"{tiny_weights}.safetensors",
+        "--stack",
         example_stack,
         "-o",
         out,
-        "--weights",
-        f"{tiny_weights}.safetensors",
         "--window",
         "128",
         "--overlap",
@@ -381,17 +381,17 @@ def test_cli_predict_errors(run_cli, example_stack, tiny_weights, tmp_path, monk
     assert result.exit_code == 2
     assert "no stack for example 2016" in result.stderr and "preprocess" in result.stderr
     monkeypatch.setenv("GLACIERMAP_WEIGHTS", str(tmp_path))
-    monkeypatch.setattr("glaciermap.predict.weights_lookup.SHIPPED_WEIGHTS", tmp_path / "none")
-    result = run_cli("predict", example_stack, "-o", tmp_path / "o", "--model", "nosuch")
+    monkeypatch.setattr("glaciermap.models.lookup.SHIPPED_WEIGHTS", tmp_path / "none")
+    result = run_cli("predict", "nosuch", "--stack", example_stack, "-o", tmp_path / "o")
     assert result.exit_code == 2 and "no weights named 'nosuch'" in result.stderr
     if not torch.cuda.is_available():
         result = run_cli(
             "predict",
+            tiny_weights,
+            "--stack",
             example_stack,
             "-o",
             tmp_path / "o",
-            "--weights",
-            tiny_weights,
             "--device",
             "cuda",
         )
@@ -407,7 +407,7 @@ def test_cli_predict_settings_from_config_file(run_cli, example_stack, tiny_weig
     )
     out = tmp_path / "cfg"
     result = run_cli(
-        "--config", config, "predict", example_stack, "-o", out, "--weights", tiny_weights
+        "--config", config, "predict", tiny_weights, "--stack", example_stack, "-o", out
     )
     assert result.exit_code == 0, result.stderr
     record = json.loads((out / "predict.json").read_text())

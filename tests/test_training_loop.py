@@ -151,7 +151,7 @@ def test_cli_train_and_evaluate(run_cli, stack_dir, tmp_path):
         "-o",
         out,
         "--epochs",
-        "1",
+        "2",
         "--patch",
         "64",
         "--batch-size",
@@ -166,6 +166,22 @@ def test_cli_train_and_evaluate(run_cli, stack_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "best val IoU" in result.stdout
     assert (out / "best.safetensors").is_file()
+    # Off a terminal (a log file, cron): one plain line per epoch, with loss, val IoU and ETA.
+    epochs = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"], result.stderr
+    assert all(f in epochs[0] for f in ("loss 0.", "val IoU ", "elapsed 0:00:", "ETA 0:00:"))
+    # The same command again continues the run (nothing left to do); --overwrite starts it over.
+    again = run_cli("train", "--stack", stack_dir, "-o", out, "--epochs", "2", "--patch", "64")
+    assert again.exit_code == 2 and "other settings" in again.stderr  # continues, so must match
+    fresh = run_cli(
+        "train", "--stack", stack_dir, "-o", out, "--epochs", "1", "--patch", "64",
+        "--batch-size", "2", "--samples-per-epoch", "2", "--widths", "8,16", "--workers", "0",
+        "--overwrite",
+    )  # fmt: skip
+    assert fresh.exit_code == 0, fresh.stderr
+    assert [line.split()[1] for line in fresh.stderr.splitlines() if line.startswith("epoch ")] == [
+        "1/1"
+    ]
     recipe = json.loads((out / "config.json").read_text())
     assert recipe["focal_alpha"] is None and recipe["first_cycle"] == 10  # the defaults
     sha = json.loads((out / "best.json").read_text())["sha256"]

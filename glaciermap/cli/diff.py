@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from glaciermap.cli.options import Overwrite, RegionName
+from glaciermap.cli.options import Overwrite, RegionName, output_option, refuse_existing
 from glaciermap.errors import InputError
 
 if TYPE_CHECKING:
@@ -47,14 +47,13 @@ def diff(
         ),
     ],
     output: Annotated[
-        Path,
-        typer.Option(
-            "--output",
-            "-o",
-            help="GeoPackage to write (layers glaciers, gained, lost, fronts); appears only once complete.",
-            dir_okay=False,
+        Path | None,
+        output_option(
+            "GeoPackage to write (layers glaciers, gained, lost, fronts); appears only once "
+            "complete. Default: none (only the summary is printed).",
+            folder=False,
         ),
-    ] = Path("diff.gpkg"),
+    ] = None,
     region: RegionName = None,
     crs: Annotated[
         str | None,
@@ -82,7 +81,11 @@ def diff(
     ] = _MIN_FRONT_SHIFT_M,
     as_json: Annotated[
         bool,
-        typer.Option("--json", help="Print the summary as JSON on stdout instead of the table."),
+        typer.Option(
+            "--json",
+            help="Print the summary as JSON on stdout instead of the table: inputs, thresholds, "
+            "totals, status_counts and per_glacier rows.",
+        ),
     ] = False,
     plot: Annotated[
         Path | None,
@@ -92,21 +95,30 @@ def diff(
     ] = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Compare NEW outlines with a REFERENCE inventory: area change per glacier, gained and lost ice, and
-    the changed fronts (patches of at least --min-front-area that moved at least --min-front-shift).
+    """Compare NEW outlines with a REFERENCE inventory: area change, gained and lost ice, changed fronts.
+
+    Per glacier: areas, change and status; gained and lost ice; the changed fronts (patches of at least
+    --min-front-area that moved at least --min-front-shift).
 
     NEW may merge neighbouring glaciers into one complex: its ice is split along the reference outlines,
     and ice beyond them goes to the glacier it borders most.
+
+    Prints a table (or, with --json, one JSON document) and writes files only when asked: -o for the
+    GeoPackage, --plot for a map. An existing output is refused unless --overwrite is given.
+
+    Examples:
+
+        glaciermap diff outlines.gpkg rgi.shp -o diff.gpkg --region svalbard --plot diff.png
+
+        glaciermap diff new.gpkg rgi.gpkg --json | jq .totals
     """
     state: AppState = ctx.obj
     if region is not None and crs is not None:
         raise InputError("--region and --crs both set the CRS", "give only one of them")
     # Fail before the (possibly long) comparison, not after it.
-    for target in (output, plot):
-        if target is None:
-            continue
-        if target.exists() and not overwrite:
-            raise InputError(f"{target} already exists", "pass --overwrite or choose another name")
+    targets = [t for t in (output, plot) if t is not None]
+    refuse_existing(targets, overwrite)
+    for target in targets:
         if not target.resolve().parent.is_dir():
             raise InputError(f"output folder {target.parent} does not exist", "create it first")
     work_crs = state.settings().region(region).crs if region is not None else crs
@@ -120,7 +132,8 @@ def diff(
         min_front_area_km2=min_front_area,
         min_front_shift_m=min_front_shift,
     )
-    write_diff(result, output, overwrite=overwrite)
+    if output is not None:
+        write_diff(result, output, overwrite=overwrite)
     if plot is not None:
         from glaciermap.diff_plot import plot_diff
 
@@ -188,15 +201,18 @@ def _fronts_cell(row: dict[str, Any]) -> str:
 
 def total_line(summary: dict[str, Any]) -> str:
     """One line: ``5 glaciers: 4 retreated, 1 mixed · 26.23 → 24.93 km² (−4.9 %) · 10 fronts flagged``."""
+    totals = summary["totals"]
     counts = ", ".join(f"{n} {status}" for status, n in summary["status_counts"].items() if n)
-    n = summary["glaciers"]
+    n = totals["glaciers"]
     line = f"{n} glacier{'' if n == 1 else 's'}: {counts or 'none'}"
-    pct = summary["change_pct"]
+    pct = totals["change_pct"]
     change = "" if pct is None else f" ({pct:+.1f} %)".replace("-", "−")
-    line += f" · {summary['area_ref_km2']:.2f} → {summary['area_new_km2']:.2f} km²{change}"
-    if summary["new_glaciers"]:
-        k = summary["new_glaciers"]
-        line += f" · {k} new glacier{'' if k == 1 else 's'} ({summary['area_new_glaciers_km2']:.2f} km²)"
-    fronts = summary["fronts"]
+    line += f" · {totals['area_ref_km2']:.2f} → {totals['area_new_km2']:.2f} km²{change}"
+    if totals["new_glaciers"]:
+        k = totals["new_glaciers"]
+        line += (
+            f" · {k} new glacier{'' if k == 1 else 's'} ({totals['area_new_glaciers_km2']:.2f} km²)"
+        )
+    fronts = totals["fronts"]
     line += f" · {fronts} front{'' if fronts == 1 else 's'} flagged"
     return line

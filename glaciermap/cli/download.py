@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from glaciermap.cli.options import RegionName
+from glaciermap.cli.options import RegionName, Year, workers_option
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
@@ -16,7 +16,7 @@ from glaciermap.errors import InputError
 def download(
     ctx: typer.Context,
     region: RegionName = None,
-    year: Annotated[int | None, typer.Option("--year", "-y", help="Year to download.")] = None,
+    year: Year = None,
     acquisitions: Annotated[
         int,
         typer.Option(
@@ -48,7 +48,7 @@ def download(
             show_default=False,
         ),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Files fetched at once.", min=1)] = 4,
+    workers: Annotated[int, workers_option("Files fetched at once.", show_default=True)] = 4,
     whole_zips: Annotated[
         bool,
         typer.Option(

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import RegionName, StackDir
+from glaciermap.cli.options import WEIGHTS_HELP, RegionName, SplitName, StackDir, Year
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
 
 def evaluate(
     ctx: typer.Context,
-    weights: Annotated[
-        Path,
-        typer.Argument(help="Weights (`name`, `name.safetensors` or `name.json`).", dir_okay=False),
-    ],
+    weights: Annotated[str, typer.Argument(help=WEIGHTS_HELP, show_default=False)],
     region: RegionName = None,
-    year: Annotated[
-        int | None, typer.Option("--year", "-y", help="Year of the workspace stack.")
-    ] = None,
+    year: Year = None,
     stack: StackDir = None,
     split: Annotated[
-        str, typer.Option(help="Split to score: train, val, test, or all (every tile).")
+        SplitName, typer.Option(help="Split to score; all: every tile of the stack.")
     ] = "test",
     acquisitions: Annotated[
         str,
@@ -44,18 +38,19 @@ def evaluate(
 ) -> None:
     """Score weights on the whole tiles of a split: one row per number of acquisitions (Table 1).
 
-    For each N in --acquisitions the *same* weights are evaluated on the N acquisitions around the
+    For each N in --acquisitions the same weights are evaluated on the N acquisitions around the
     ablation peak (the models accept a variable number of dates). This is not the paper's Table 1,
     whose rows are separately trained models; train one model per N to reproduce that.
 
     Examples:
 
-        glaciermap evaluate weights/unet3d --region svalbard --year 2020
+        glaciermap evaluate unet3d --region svalbard --year 2020
 
         glaciermap evaluate runs/r1/best --stack stack/ --acquisitions 15
 
     When the card already holds scores of the same stack (same input products), split and dates, a
-    `Card IoU` column shows them beside the new ones: that is how the shipped cards are checked.
+    Card IoU column shows them beside the new ones: that is how the shipped cards are checked.
+    --record updates the card in place (a record, not an output file).
     """
     from rich.table import Table
 
@@ -64,10 +59,9 @@ def evaluate(
     from glaciermap.training.evaluate import record_evaluation
 
     state: AppState = ctx.obj
-    if stack is None:
-        if region is None or year is None:
-            raise InputError("no stack given", "pass --region and --year, or --stack DIR")
-        stack = state.workspace().stack_dir(state.settings().region(region).name, year)
+    path = state.weights(weights)
+    meta = state.stack(stack, region, year)
+    stack_dir = meta.json_path.parent
     try:
         counts = [int(v) for v in acquisitions.split(",") if v.strip()]
     except ValueError:
@@ -77,18 +71,18 @@ def evaluate(
     if not counts or min(counts) < 1:
         raise InputError(f"--acquisitions {acquisitions!r} needs numbers >= 1", "e.g. 1,3,5,15")
 
-    card = ModelCard.read(weights)
+    card = ModelCard.read(path)
     rows = []
     with state.progress() as progress:
         for n in counts:
             progress.add_task(f"Scoring with {n} acquisition(s)", total=None)
-            m = run_evaluate(weights, stack, split=split, acquisitions=n)
+            m = run_evaluate(path, stack_dir, split=split, acquisitions=n)
             label = str(n) if m["n_times"] == n else f"{n} ({m['n_times']} in the stack)"
             rows.append((label, m, card.evaluation_for(m)))
             if record:
-                record_evaluation(weights, m)
+                record_evaluation(path, m)
 
-    table = Table(title=f"{weights} on the {split} split of {stack}")
+    table = Table(title=f"{path} on the {split} split of {stack_dir}")
     table.add_column("Acquisitions", justify="right")
     for column in ("Precision", "Recall", "F1", "IoU"):
         table.add_column(column, justify="right")
@@ -102,7 +96,7 @@ def evaluate(
         table.add_row(label, *cells)
     state.out.print(table)
     if record:
-        state.out.print(f"recorded in the card of {weights}", markup=False, highlight=False)
+        state.out.print(f"recorded in the card of {path}", markup=False, highlight=False)
 
 
 def _fmt(value: float) -> str:

@@ -19,30 +19,38 @@ from glaciermap.cli import simulate as simulate_cli
 from glaciermap.cli import train as train_cli
 from glaciermap.cli import vectorize as vectorize_cli
 from glaciermap.cli import workspace as workspace_cli
+from glaciermap.cli.command import Command, RootGroup, command_defaults
 from glaciermap.cli.state import AppState
-from glaciermap.errors import ConfigError, GlaciermapError
+from glaciermap.errors import GlaciermapError
 
 app = typer.Typer(
     name="glaciermap",
+    cls=RootGroup,
     help=(
         "Map glacier outlines from Sentinel-1 radar time series and keep an inventory up to date.\n\n"
-        "Stages run on their own or chained; outputs are GeoPackage and Cloud-Optimised GeoTIFF."
+        "Stages run on their own or chained; outputs are GeoPackage and Cloud-Optimised GeoTIFF. "
+        "No command replaces an existing output unless given --overwrite; stacks are rebuilt only "
+        "when their inputs change. -v, -q, --debug, -w/--workspace and --config may also follow the "
+        "command name."
     ),
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
+    # Help text is printed as written: Rich markup only where brackets are escaped (\[train]).
+    rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("download")(download_cli.download)
-app.command("vectorize")(vectorize_cli.vectorize)
-app.command("diff")(diff_cli.diff)
-app.command("simulate")(simulate_cli.simulate)
-app.command("preprocess")(preprocess_cli.preprocess)
-app.command("train")(train_cli.train)
-app.command("evaluate")(evaluate_cli.evaluate)
-app.command("predict")(predict_cli.predict)
+for _name, _function in (
+    ("download", download_cli.download),
+    ("vectorize", vectorize_cli.vectorize),
+    ("diff", diff_cli.diff),
+    ("simulate", simulate_cli.simulate),
+    ("preprocess", preprocess_cli.preprocess),
+    ("train", train_cli.train),
+    ("evaluate", evaluate_cli.evaluate),
+    ("predict", predict_cli.predict),
+):
+    app.command(_name, cls=Command)(_function)
 app.add_typer(regions_cli.app, name="regions")
-app.command("workspace")(workspace_cli.workspace)
+app.command("workspace", cls=Command)(workspace_cli.workspace)
 
 
 def _print_version(value: bool) -> None:
@@ -75,6 +83,7 @@ def root(
             envvar="GLACIERMAP_WORKSPACE",
             help="Workspace folder (default: from the config file, else ~/.local/share/glaciermap).",
             file_okay=False,
+            show_default=False,
         ),
     ] = None,
     config: Annotated[
@@ -84,6 +93,7 @@ def root(
             envvar="GLACIERMAP_CONFIG",
             help="Config file (default: ./glaciermap.toml, then ~/.config/glaciermap/glaciermap.toml).",
             dir_okay=False,
+            show_default=False,
         ),
     ] = None,
 ) -> None:
@@ -91,59 +101,59 @@ def root(
     ctx.obj = state
     state.debug = debug
     state.verbosity = 1 if verbose else (-1 if quiet else 0)
-    state.workspace_path = workspace
-    state.config_path = config
+    state.use(config_path=config, workspace_path=workspace)
     state.configure_logging()
     if ctx.invoked_subcommand is not None and not ctx.resilient_parsing:
-        ctx.default_map = _command_defaults(ctx, state)
+        ctx.default_map = _stage_defaults(ctx, state)
 
 
-def _command_defaults(ctx: typer.Context, state: AppState) -> dict[str, dict[str, Any]]:
+def _stage_defaults(ctx: typer.Context, state: AppState) -> dict[str, dict[str, Any]]:
     """Option defaults from the config file: its ``[train]`` table sets ``glaciermap train``'s, etc.
 
-    Click's ``default_map`` carries them, so ``--help`` shows them and the command line still wins. A
-    key that names no option of its command is an error (a typo would otherwise be silently ignored).
+    Click's ``default_map`` carries them, so ``--help`` shows them and the command line still wins.
     """
-    # Duck-typed: Typer ships its own copy of Click, so click.Group/click.Option are not its classes.
     commands: dict[str, Any] = getattr(ctx.command, "commands", {})
-    defaults: dict[str, dict[str, Any]] = {}
-    for name, table in state.settings().stages.items():
-        command = commands.get(name)
-        if command is None or hasattr(command, "commands"):
-            continue  # settings of a stage that is not a plain command here
-        options = {p.name for p in command.params if p.param_type_name == "option" and p.name}
-        values: dict[str, Any] = {}
-        for key, value in table.items():
-            option = key.replace("-", "_")
-            if option not in options or option == "help":
-                raise ConfigError(
-                    f"[{name}] in {', '.join(map(str, state.settings().files))} has no setting {key!r}",
-                    f"use one of: {', '.join(sorted(o for o in options if o != 'help'))}",
-                )
-            values[option] = value
-        defaults[name] = values
-    return defaults
+    defaults = {name: command_defaults(command, name, state) for name, command in commands.items()}
+    return {name: values for name, values in defaults.items() if values is not None}
+
+
+_COMMAND = typer.main.get_command(app)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; known errors become one red line on stderr and exit code 2."""
+    """Run the CLI. Every known error, bad option values included, becomes one line on stderr,
+    ``error: what is wrong — what to do``, and exit code 2."""
+    from rich.markup import escape
+
+    args = sys.argv[1:] if argv is None else list(argv)
     state = AppState()
     try:
-        app(args=argv, prog_name="glaciermap", obj=state)
+        code = _COMMAND.main(
+            args=args or ["--help"], prog_name="glaciermap", obj=state, standalone_mode=False
+        )
     except GlaciermapError as exc:
         if state.debug:
             state.err.print_exception()
-        from rich.markup import escape
-
         state.err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except typer.TyperException as exc:
+        # Click's usage errors (unknown option, value out of range, missing argument): the same one
+        # line as every other bad input, pointing at the command's help.
+        if state.debug:
+            state.err.print_exception()
+        where = getattr(getattr(exc, "ctx", None), "command_path", "glaciermap")
+        message = exc.format_message().rstrip(".")
+        state.err.print(
+            f"[bold red]error:[/] {escape(message)} — see `{escape(where)} --help`",
+            highlight=False,
+        )
+        return exc.exit_code
+    except typer.Abort:
+        state.err.print("[yellow]aborted[/]")
+        return 1
+    if code == 130:  # Typer turns Ctrl-C into exit code 130
         state.err.print("[yellow]interrupted[/]: no partial output was kept")
-        return 130
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

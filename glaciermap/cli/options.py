@@ -1,24 +1,109 @@
-"""Option aliases shared by several commands, so that the same option reads the same everywhere."""
+"""Options shared by several commands, declared once so that the same option reads the same everywhere.
+
+Choices come from the library's own tables (architectures, splits, resamplings), imported from modules
+that load neither torch nor GDAL, so that ``glaciermap --help`` stays fast.
+
+The overwrite policy lives here too: no command replaces an existing output unless ``--overwrite`` is
+given. Caches are not outputs: a stack is rebuilt only when its inputs changed, a download fetches only
+what is missing, a training run continues where it stopped.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-OutputPath = Annotated[
-    Path,
+from glaciermap.errors import InputError
+from glaciermap.models.architectures import ARCHITECTURES
+from glaciermap.preprocess.stack import COHERENCE_RESAMPLINGS
+from glaciermap.stack_format import SPLITS
+
+ALL_TILES = "all"
+"""The split name that means every tile of a stack."""
+
+# Typer offers a Literal's values as choices and refuses others; mypy sees plain strings.
+if TYPE_CHECKING:
+    ArchitectureName = str
+    SplitName = str
+    ResamplingName = str
+else:
+    ArchitectureName = Literal[ARCHITECTURES]
+    SplitName = Literal[(*SPLITS, ALL_TILES)]
+    ResamplingName = Literal[COHERENCE_RESAMPLINGS]
+
+
+def output_option(help: str, *, folder: bool) -> Any:
+    """``--output/-o``: a folder or a file, as the command writes."""
+    return typer.Option(
+        "--output",
+        "-o",
+        help=help,
+        file_okay=not folder,
+        dir_okay=folder,
+        show_default=False,
+    )
+
+
+def workers_option(
+    help: str = "Worker processes. Default: the CPUs this process may use, at most 4.",
+    *,
+    min: int = 1,
+    show_default: bool = False,
+) -> Any:
+    """``--workers/-j``."""
+    return typer.Option("--workers", "-j", help=help, min=min, show_default=show_default)
+
+
+def region_option(*, show_default: bool = False) -> Any:
+    """``--region/-r``."""
+    return typer.Option(
+        "--region", "-r", help="Region name (see glaciermap regions).", show_default=show_default
+    )
+
+
+def year_option(*, show_default: bool = False) -> Any:
+    """``--year/-y``."""
+    return typer.Option(
+        "--year", "-y", help="Calendar year of the acquisitions.", show_default=show_default
+    )
+
+
+RegionName = Annotated[str | None, region_option()]
+Year = Annotated[int | None, year_option()]
+DefaultRegion = Annotated[str, region_option(show_default=True)]
+"""``--region`` for a command that has a default region."""
+DefaultYear = Annotated[int, year_option(show_default=True)]
+"""``--year`` for a command that has a default year."""
+StackDir = Annotated[
+    Path | None,
     typer.Option(
-        "--output", "-o", help="File to write; appears only once complete.", dir_okay=False
+        "--stack",
+        help="Stack folder (from glaciermap preprocess). Default: the workspace's stack of "
+        "--region and --year.",
+        file_okay=False,
+        show_default=False,
     ),
 ]
-Overwrite = Annotated[
-    bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing output file.")
+WEIGHTS_HELP = (
+    "Weights: a shipped name (unet3d, convlstm), a name in $GLACIERMAP_WEIGHTS or the workspace's "
+    "weights/, or the path of NAME.safetensors (with or without the suffix; its NAME.json card beside "
+    "it)."
+)
+Workers = Annotated[int | None, workers_option()]
+Device = Annotated[
+    str,
+    typer.Option(help="Torch device: auto (CUDA when present), cpu, cuda or cuda:N."),
 ]
-RegionName = Annotated[
-    str | None,
-    typer.Option("--region", "-r", help="Region name (see `glaciermap regions`)."),
+Architecture = Annotated[ArchitectureName, typer.Option("--model", help="Architecture.")]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite/--no-overwrite",
+        help="Replace outputs that already exist (without it, an existing output is an error).",
+    ),
 ]
 MinArea = Annotated[
     float,
@@ -28,12 +113,41 @@ MinArea = Annotated[
         min=0.0,
     ),
 ]
-StackDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--stack",
-        help="Stack folder (default: the workspace's stacks/REGION/YEAR/).",
-        file_okay=False,
-        show_default=False,
-    ),
+
+
+def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
+    """Raise :class:`InputError` for the first of ``paths`` that exists, unless ``overwrite``.
+
+    Called before the work starts, so a refused run costs nothing.
+    """
+    if overwrite:
+        return
+    for path in paths:
+        if path.exists():
+            raise InputError(
+                f"{path} already exists", "pass --overwrite or choose another output name"
+            )
+
+
+__all__ = [
+    "ALL_TILES",
+    "WEIGHTS_HELP",
+    "Architecture",
+    "ArchitectureName",
+    "DefaultRegion",
+    "DefaultYear",
+    "Device",
+    "MinArea",
+    "Overwrite",
+    "RegionName",
+    "ResamplingName",
+    "SplitName",
+    "StackDir",
+    "Workers",
+    "Year",
+    "output_option",
+    "refuse_existing",
+    "region_option",
+    "workers_option",
+    "year_option",
 ]

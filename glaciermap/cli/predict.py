@@ -7,48 +7,36 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import MinArea, RegionName
+from glaciermap.cli.options import (
+    WEIGHTS_HELP,
+    Device,
+    MinArea,
+    Overwrite,
+    RegionName,
+    StackDir,
+    Year,
+    output_option,
+    refuse_existing,
+)
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
 
 def predict(
     ctx: typer.Context,
-    stack: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Stack folder (from `glaciermap preprocess`); then give -o. Default: the "
-            "workspace's stacks/REGION/YEAR/.",
-            file_okay=False,
-            show_default=False,
-        ),
-    ] = None,
+    weights: Annotated[str, typer.Argument(help=WEIGHTS_HELP)] = "unet3d",
+    region: RegionName = None,
+    year: Year = None,
+    stack: StackDir = None,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Output folder (default: the workspace's predictions/REGION/YEAR/MODEL/).",
-            file_okay=False,
-            show_default=False,
+        output_option(
+            "Output folder; needed with --stack. Default with --region and --year: a folder "
+            "named after the weights in the workspace's predictions/REGION/YEAR/.",
+            folder=True,
         ),
     ] = None,
-    region: RegionName = None,
-    year: Annotated[int | None, typer.Option("--year", "-y", help="Year to predict.")] = None,
-    model: Annotated[
-        str, typer.Option(help="Shipped weights to use: unet3d or convlstm.")
-    ] = "unet3d",
-    weights: Annotated[
-        Path | None,
-        typer.Option(
-            help="Other weights (`name`, `name.safetensors` or `name.json`); overrides --model.",
-            dir_okay=False,
-            show_default=False,
-        ),
-    ] = None,
-    device: Annotated[
-        str, typer.Option(help="auto (CUDA when present), cuda, cuda:N or cpu.")
-    ] = "auto",
+    device: Device = "auto",
     window: Annotated[int, typer.Option(help="Window side, pixels.", min=8)] = 384,
     overlap: Annotated[
         float,
@@ -83,53 +71,46 @@ def predict(
         typer.Option("--vectorize/--no-vectorize", help="Also write outlines.gpkg from the mask."),
     ] = True,
     min_area: MinArea = 0.01,
+    overwrite: Overwrite = False,
 ) -> None:
     """Predict glacier probability over a stack with sliding windows; write COGs and outlines.
 
-    Writes `probability.tif` (float32, NaN no data) and `mask.tif` (uint8: 1 glacier, 0 not, 255 no
-    data) as Cloud-Optimised GeoTIFFs in the stack's grid, `outlines.gpkg` (unless --no-vectorize) and
-    `predict.json` (weights, dates, settings, timings). Overlapping windows are blended with Gaussian
+    Writes probability.tif (float32, NaN no data) and mask.tif (uint8: 1 glacier, 0 not, 255 no
+    data) as Cloud-Optimised GeoTIFFs in the stack's grid, outlines.gpkg (unless --no-vectorize) and
+    predict.json (weights, dates, settings, timings). Overlapping windows are blended with Gaussian
     weights, so there are no seams at window or tile borders; memory stays flat however large the
-    stack. Not resumable: an interrupted run leaves no file under a final name, and a re-run starts over.
+    stack. An output folder holding any of these files is refused unless --overwrite is given. Not
+    resumable: an interrupted run leaves no file under a final name, and a re-run starts over.
 
     Examples:
 
         glaciermap predict --region svalbard --year 2016
 
-        glaciermap predict stack/ -o pred/ --model convlstm --device cpu --tta
+        glaciermap predict convlstm --stack stack/ -o pred/ --device cpu --tta
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
-    from glaciermap.predict.engine import OUTLINES_NAME, PredictConfig, predict_stack
-    from glaciermap.predict.weights_lookup import find_weights
+    from glaciermap.predict.engine import (
+        MASK_NAME,
+        OUTLINES_NAME,
+        PROBABILITY_NAME,
+        RECORD_NAME,
+        PredictConfig,
+        predict_stack,
+    )
     from glaciermap.vectorize import vectorize_raster
     from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
-    workspace = None
-    if stack is None:
-        if region is None or year is None:
-            raise InputError(
-                "no stack given", "pass --region and --year, or a stack folder and -o OUT_DIR"
-            )
-        workspace = state.workspace()
-        region_name = state.settings().region(region).name
-        stack = workspace.stack_dir(region_name, year)
-        if not (stack / "stack.json").is_file():
-            raise InputError(
-                f"no stack for {region_name} {year} in {stack}",
-                f"run glaciermap preprocess --region {region_name} --year {year} first",
-            )
-    if weights is None:
-        root = workspace.root if workspace is not None else None
-        weights = find_weights(model, root)
-        name = model
-    else:
-        name = weights.name.removesuffix(".safetensors").removesuffix(".json")
+    path = state.weights(weights)
+    meta = state.stack(stack, region, year)
     if output is None:
-        if workspace is None or region is None or year is None:
-            raise InputError("no output folder given", "pass -o OUT_DIR with a stack folder")
-        output = workspace.prediction_dir(state.settings().region(region).name, year, name)
+        if stack is not None:
+            raise InputError("no output folder given", "pass -o OUT_DIR with --stack")
+        output = state.workspace().prediction_dir(meta.region.name, meta.year, path.name)
+    refuse_existing(
+        (output / n for n in (PROBABILITY_NAME, MASK_NAME, OUTLINES_NAME, RECORD_NAME)), overwrite
+    )
 
     config = PredictConfig(
         window=window,
@@ -146,8 +127,8 @@ def predict(
     with progress:
         task = progress.add_task("Predicting windows", total=None)
         result = predict_stack(
-            weights,
-            stack,
+            path,
+            meta.json_path.parent,
             output,
             config,
             progress=lambda done, total: progress.update(task, completed=done, total=total),

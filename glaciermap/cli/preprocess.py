@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import RegionName
+from glaciermap.cli.options import RegionName, ResamplingName, Workers, Year, output_option
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
@@ -25,25 +25,14 @@ def preprocess(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Stack folder when INPUT_DIR is given (labels go to its labels/). "
+        output_option(
+            "Stack folder when INPUT_DIR is given (labels go to its labels/). "
             "Default: the workspace's stacks/REGION/YEAR/.",
-            file_okay=False,
-            show_default=False,
+            folder=True,
         ),
     ] = None,
     region: RegionName = None,
-    year: Annotated[
-        int | None,
-        typer.Option(
-            "--year",
-            "-y",
-            help="Year to stack (needed in a workspace; else inferred from the products).",
-            show_default=False,
-        ),
-    ] = None,
+    year: Year = None,
     inventory: Annotated[
         Path | None,
         typer.Option(
@@ -65,18 +54,9 @@ def preprocess(
     min_acquisitions: Annotated[
         int, typer.Option(help="Fewest slots with data accepted.", min=1)
     ] = 3,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-j",
-            help="Processes working on tiles in parallel. Default: the CPU count, at most 4.",
-            min=1,
-            show_default=False,
-        ),
-    ] = None,
+    workers: Workers = None,
     coherence_resampling: Annotated[
-        str, typer.Option(help="Resampling of the 40 m coherence onto the 10 m grid.")
+        ResamplingName, typer.Option(help="Resampling of the 40 m coherence onto the 10 m grid.")
     ] = "bilinear",
 ) -> None:
     """Mosaic a year of HyP3 RTC + InSAR products into time-series stacks on the region's tile grid.
@@ -85,7 +65,9 @@ def preprocess(
     time-major, co-pol dB then coherence, NaN no data), `stack.vrt` joining them, `tiles.gpkg` (tile
     polygons, split, valid and glacier fractions) and `stack.json` (dates, missing slots, grid,
     normalisation statistics). With `--inventory`, also uint8 labels per tile (1 glacier, 0 not,
-    255 never observed). Skips itself when its inputs are unchanged.
+    255 never observed). The stack is a cache of its inputs: it is rebuilt when they change (products,
+    inventory, split, settings) and skipped when they do not, so no --overwrite is needed. In a
+    workspace --year is required; with INPUT_DIR it is inferred from the products when not given.
 
     Examples:
 
@@ -148,19 +130,14 @@ def preprocess(
 
     meta = result.meta
     if workspace is not None:
-        catalog = workspace.catalog()
-        try:
-            stamp = catalog.stage_stamp(chosen.name, meta.year, "preprocess")
-            if not result.skipped or stamp is None or stamp.inputs_hash != meta.inputs_hash:
-                catalog.record_stage(
-                    chosen.name,
-                    meta.year,
-                    "preprocess",
-                    inputs_hash=meta.inputs_hash,
-                    outputs=[workspace.relative(p) for p in result.outputs],
-                )
-        finally:
-            catalog.close()
+        workspace.record_stage(
+            chosen.name,
+            meta.year,
+            "preprocess",
+            inputs_hash=meta.inputs_hash,
+            outputs=result.outputs,
+            skipped=result.skipped,
+        )
 
     if result.skipped:
         state.out.print(

@@ -7,18 +7,20 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import Overwrite
+from glaciermap.cli.command import Command, Group
+from glaciermap.cli.options import Overwrite, output_option
 from glaciermap.cli.state import AppState
 
 app = typer.Typer(
+    cls=Group,
     help=(
         "List the regions glaciermap knows, show one region's tile grid, or export it.\n\n"
-        "Built in: **svalbard** (the paper's 10 km grid, EPSG:32633) and **example** (the demo scene). "
-        "Add your own as `[regions.NAME]` tables in glaciermap.toml (crs, aoi, origin, tile_size, "
-        "prefix, orbit)."
+        "Built in: svalbard (the paper's 10 km grid, EPSG:32633), example (the demo scene) and "
+        "synthetic (the simulated benchmark). Add your own as \\[regions.NAME] tables in "
+        "glaciermap.toml (crs, aoi or aoi_file, origin, tile_size, pixel_size, prefix, orbit)."
     ),
     invoke_without_command=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode="rich",
 )
 
 
@@ -47,7 +49,7 @@ def list_regions(ctx: typer.Context) -> None:
     state.out.print(table)
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Region name, e.g. svalbard.")],
@@ -78,16 +80,17 @@ def show(
         state.out.print(line, highlight=False)
 
 
-@app.command("tiles")
+@app.command("tiles", cls=Command)
 def export_tiles(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Region name, e.g. svalbard.")],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="GeoPackage to write (layer `tiles`).")
-    ],
+    output: Annotated[Path, output_option("GeoPackage to write (layer tiles).", folder=False)],
     overwrite: Overwrite = False,
 ) -> None:
-    """Write a region's tile grid as polygons (tile_id, col, row) to open in QGIS."""
+    """Write a region's tile grid as polygons (tile_id, col, row) to open in QGIS.
+
+    An existing output is refused unless --overwrite is given.
+    """
     from glaciermap.io.vector import write_gpkg
 
     state: AppState = ctx.obj

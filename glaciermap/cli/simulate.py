@@ -7,25 +7,27 @@ from typing import Annotated
 
 import typer
 
+from glaciermap.cli.options import (
+    DefaultRegion,
+    DefaultYear,
+    Overwrite,
+    Workers,
+    output_option,
+    refuse_existing,
+)
 from glaciermap.cli.state import AppState
 
 
 def simulate(
     ctx: typer.Context,
-    region: Annotated[
-        str, typer.Option("--region", "-r", help="Region to simulate (see `glaciermap regions`).")
-    ] = "example",
-    year: Annotated[
-        int, typer.Option("--year", "-y", help="Year of acquisitions (2015 on).")
-    ] = 2016,
+    region: DefaultRegion = "example",
+    year: DefaultYear = 2016,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Folder for the product zips (truth in its truth/ subfolder). "
-            "Default: the workspace's raw/<region>/<year>/, where preprocess looks.",
-            file_okay=False,
+        output_option(
+            "Folder for the product zips (truth in its truth/ subfolder). Default: the workspace's "
+            "raw/REGION/YEAR/, where preprocess looks.",
+            folder=True,
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
@@ -35,6 +37,7 @@ def simulate(
             help="Build the landscape around a real inventory (RGI, NPI, any polygon file) instead "
             "of a procedural one.",
             dir_okay=False,
+            show_default=False,
         ),
     ] = None,
     acquisitions: Annotated[
@@ -43,16 +46,8 @@ def simulate(
     cross_pol: Annotated[
         bool, typer.Option("--cross-pol/--no-cross-pol", help="Also write HV/VH bands.")
     ] = True,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-j",
-            help="Processes simulating passes in parallel. Default: the CPU count, at most 4.",
-            min=1,
-            show_default=False,
-        ),
-    ] = None,
+    workers: Workers = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Simulate a year of Sentinel-1 over a region, written exactly as ASF HyP3 delivers it.
 
@@ -62,6 +57,9 @@ def simulate(
     differ, and simulation.json. Use it to try glaciermap without downloading, to teach, and to build
     training data. The physics follows published C-band ranges for Svalbard; what it does not model is
     listed in `glaciermap.simulate.physics`.
+
+    An output folder that already holds files is refused unless --overwrite is given (files of the
+    same names are then replaced, others kept).
 
     Example:
 
@@ -76,6 +74,7 @@ def simulate(
     settings = state.settings()
     chosen = settings.region(region)
     out_dir = output if output is not None else state.workspace().raw_dir(chosen.name, year)
+    refuse_existing(out_dir.iterdir() if out_dir.is_dir() else [], overwrite)
     progress = state.progress(BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[step]}"))
     with progress:
         task = progress.add_task(f"Simulating {chosen.name} {year}", total=None, step="")

@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from glaciermap.errors import InputError
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from glaciermap.config import Settings
+    from glaciermap.stack_format import StackMeta
     from glaciermap.workspace import Workspace
 
 
@@ -33,7 +36,7 @@ class _PlainFormatter(logging.Formatter):
 
 @dataclass
 class AppState:
-    """Options given before the command name (``glaciermap --verbose diff ...``)."""
+    """The global options (``--verbose``, ``--workspace``, ...), given before or after the command name."""
 
     debug: bool = False
     verbosity: int = 0  # -1 quiet, 0 normal, 1 verbose
@@ -64,6 +67,14 @@ class AppState:
         root.setLevel(level)
         root.propagate = False
 
+    def use(self, *, config_path: Path | None = None, workspace_path: Path | None = None) -> None:
+        """Switch to another config file or workspace (given after the command name)."""
+        if config_path is not None:
+            self.config_path = config_path
+        if workspace_path is not None:
+            self.workspace_path = workspace_path
+        self._settings = None
+
     def settings(self) -> Settings:
         """The merged configuration (config file, then workspace file), loaded once."""
         if self._settings is None:
@@ -77,6 +88,42 @@ class AppState:
         from glaciermap.workspace import Workspace
 
         return Workspace.open(self.settings().workspace)
+
+    def stack(self, folder: Path | None, region: str | None, year: int | None) -> StackMeta:
+        """The stack a command works on: ``--stack DIR``, else the workspace's of ``--region --year``.
+
+        With both, the folder's stack must be of that region and year.
+        """
+        if folder is not None:
+            from glaciermap.stack_format import STACK_JSON, StackMeta
+
+            if not (folder / STACK_JSON).is_file():
+                raise InputError(
+                    f"no stack in {folder}", "build it with `glaciermap preprocess` or fix --stack"
+                )
+            meta = StackMeta.read(folder)
+            meta.check_identity(
+                self.settings().region(region).name if region is not None else None, year
+            )
+            return meta
+        if region is None or year is None:
+            raise InputError("no stack given", "pass --stack DIR, or --region and --year")
+        return self.workspace().stack(self.settings().region(region).name, year)
+
+    def weights(self, spec: str) -> Path:
+        """The weights ``spec`` names (see :mod:`glaciermap.models.lookup`), as ``folder/NAME``.
+
+        The workspace's ``weights/`` is searched when the workspace exists; it is not created for this.
+        """
+        from glaciermap.models.lookup import resolve_weights
+        from glaciermap.stack_format import STACK_JSON
+
+        if (Path(spec) / STACK_JSON).is_file():  # `predict STACK` before the stack became --stack
+            raise InputError(
+                f"{spec} is a stack, not weights", f"give it as --stack {spec} after the weights"
+            )
+        root = self.settings().workspace
+        return resolve_weights(spec, root if root.is_dir() else None)
 
     def progress(self, *columns: Any) -> Progress:
         """A Rich progress display on stderr; off with --quiet and when stderr is not a terminal.

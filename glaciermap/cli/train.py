@@ -8,21 +8,27 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import RegionName, StackDir
+from glaciermap.cli.options import (
+    Architecture,
+    Device,
+    RegionName,
+    StackDir,
+    Year,
+    output_option,
+    workers_option,
+)
 from glaciermap.cli.state import AppState
-from glaciermap.errors import InputError
+from glaciermap.models.architectures import DEFAULT_ARCHITECTURE, parse_widths
 
-_R = "Recipe (defaults: the paper's; also settable in the config file's [train] table)"
+_R = "Recipe (defaults: the paper's; also settable in the config file's \\[train] table)"
 
 
 def train(
     ctx: typer.Context,
     region: RegionName = None,
-    year: Annotated[
-        int | None, typer.Option("--year", "-y", help="Year of the workspace stack to train on.")
-    ] = None,
+    year: Year = None,
     stack: StackDir = None,
-    model: Annotated[str, typer.Option(help="Architecture: unet3d or convlstm.")] = "unet3d",
+    model: Architecture = DEFAULT_ARCHITECTURE,
     epochs: Annotated[
         int, typer.Option(help="Epochs (150 = warm-restart cycles of 10, 20, 40, 80).", min=1)
     ] = 150,
@@ -39,28 +45,28 @@ def train(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Run folder (default: the workspace's runs/RUN_NAME/).",
-            file_okay=False,
-            show_default=False,
-        ),
+        output_option("Run folder (default: the workspace's runs/RUN_NAME/).", folder=True),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", "-j", help="DataLoader worker processes.", min=0)
+        int, workers_option("DataLoader worker processes.", min=0, show_default=True)
     ] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     widths: Annotated[
         str | None,
         typer.Option(
-            help="Channels per U-Net level, comma-separated (default: the model's).",
+            help="Channels per U-Net level, comma-separated, e.g. 16,32,64 (default: the model's).",
             show_default=False,
         ),
     ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume/--no-resume", help="Continue the run's last checkpoint.")
-    ] = True,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite/--no-overwrite",
+            help="Start over in a run folder that holds a run (without it, the run is continued "
+            "from its last checkpoint, with the same settings).",
+        ),
+    ] = False,
+    device: Device = "auto",
     first_cycle: Annotated[
         int, typer.Option(help="Epochs of the first warm-restart cycle.", min=1, rich_help_panel=_R)
     ] = 10,
@@ -115,14 +121,6 @@ def train(
             rich_help_panel=_R,
         ),
     ] = True,
-    device: Annotated[
-        str | None,
-        typer.Option(
-            help="Torch device (cpu, cuda, cuda:1); default CUDA when present.",
-            show_default=False,
-            rich_help_panel=_R,
-        ),
-    ] = None,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -135,9 +133,12 @@ def train(
 ) -> None:
     """Train a glacier model on the train split of a stack; keep the weights with the best val IoU.
 
-    Writes to the run folder `best.safetensors` + `best.json` (model card), `metrics.csv`, `config.json`,
-    `last.pt` (internal resume state; never ship it) and TensorBoard events when TensorBoard is
-    installed. Runs on CUDA when present. Under `torchrun` it trains with DistributedDataParallel.
+    Writes to the run folder best.safetensors + best.json (model card), metrics.csv, config.json,
+    last.pt (internal resume state; never ship it) and TensorBoard events when TensorBoard is
+    installed. A run folder that already holds a run is continued from its last checkpoint (more
+    --epochs extend it); --overwrite starts it over. Runs on CUDA when present. Under torchrun it
+    trains with DistributedDataParallel. On a terminal a progress bar shows each epoch; in a log
+    (cron, nohup, a pipe) one line per epoch gives loss, val IoU, elapsed time and ETA.
 
     Examples:
 
@@ -145,37 +146,20 @@ def train(
 
         torchrun --nproc-per-node 4 -m glaciermap train --stack stack/ -o runs/big
 
-    Every option can also be set in the config file, e.g. `[train]` with `epochs = 30` and
-    `patch = 128` (names as the options, `-` or `_`); the command line wins.
+    Every option can also be set in the config file, e.g. \\[train] with epochs = 30 and patch = 128
+    (names as the options, - or _); the command line wins.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    from glaciermap.training.distributed import cleanup, init_from_env, launched_by_torchrun
-    from glaciermap.training.loop import TrainConfig, TrainProgress, fit
+    from glaciermap.training.loop import TrainConfig, TrainProgress, default_run_name, run_training
 
     state: AppState = ctx.obj
-    workspace = None
-    if stack is None:
-        if region is None or year is None:
-            raise InputError("no stack given", "pass --region and --year, or --stack DIR")
-        workspace = state.workspace()
-        stack = workspace.stack_dir(state.settings().region(region).name, year)
-    if not (stack / "stack.json").is_file():
-        raise InputError(f"no stack in {stack}", "build it first with `glaciermap preprocess`")
-    name = run_name or "-".join(str(p) for p in (model, region or stack.name, year) if p)
+    meta = state.stack(stack, region, year)
     if output is None:
-        output = (workspace or state.workspace()).run_dir(name)
-    kwargs = {}
-    if widths:
-        try:
-            kwargs["widths"] = [int(w) for w in widths.split(",")]
-        except ValueError:
-            raise InputError(
-                f"--widths {widths!r} is not a list of integers", "e.g. 16,32,64"
-            ) from None
+        output = state.workspace().run_dir(run_name or default_run_name(model, meta))
     config = TrainConfig(
         model=model,
-        model_kwargs=kwargs,
+        model_kwargs={"widths": parse_widths(widths)} if widths else {},
         patch=patch,
         batch_size=batch_size,
         lr=lr,
@@ -195,41 +179,40 @@ def train(
         amp=amp,
         device=device,
     )
-    if threads is not None:
-        import torch
+    progress = state.progress(
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("loss {task.fields[loss]}  val IoU {task.fields[iou]}"),
+    )
+    with progress:
+        task = progress.add_task("Training", total=None, loss="-", iou="-")
 
-        torch.set_num_threads(threads)
-    dist = init_from_env() if launched_by_torchrun() else None
-    try:
-        progress = state.progress(
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("loss {task.fields[loss]}  val IoU {task.fields[iou]}"),
-        )
-        with progress:
-            task = progress.add_task("Training", total=None, loss="-", iou="-")
-
-            def on_step(p: TrainProgress) -> None:
-                if p.phase == "val":
-                    iou = (
-                        "nan" if p.val_iou is None or math.isnan(p.val_iou) else f"{p.val_iou:.3f}"
-                    )
-                    progress.update(task, iou=iou)
+        def on_step(p: TrainProgress) -> None:
+            if p.phase == "val":
+                if progress.disable:  # a log, not a terminal: one plain line per epoch
+                    state.status(p.line())
                     return
-                progress.update(
-                    task,
-                    description=f"Epoch {p.epoch}/{p.epochs}",
-                    completed=p.batch,
-                    total=p.batches,
-                    loss=f"{p.loss:.4f}",
-                )
+                iou = "nan" if p.val_iou is None or math.isnan(p.val_iou) else f"{p.val_iou:.3f}"
+                progress.update(task, iou=iou)
+                return
+            progress.update(
+                task,
+                description=f"Epoch {p.epoch}/{p.epochs}",
+                completed=p.batch,
+                total=p.batches,
+                loss=f"{p.loss:.4f}",
+            )
 
-            result = fit(config, stack, output, progress=on_step, resume=resume, dist=dist)
-    finally:
-        if dist is not None:
-            cleanup()
-    if dist is not None and not dist.is_main:
+        result = run_training(
+            config,
+            meta.json_path.parent,
+            output,
+            progress=on_step,
+            overwrite=overwrite,
+            threads=threads,
+        )
+    if result is None:  # another rank of a torchrun group: rank 0 reports
         return
     state.out.print(
         f"best val IoU {result.best_val_iou:.4f} (epoch {result.best_epoch}) → {result.weights}",

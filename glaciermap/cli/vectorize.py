@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import MinArea, OutputPath, Overwrite
+from glaciermap.cli.options import MinArea, Overwrite, Workers, output_option
 from glaciermap.cli.state import AppState
 
 
@@ -21,7 +21,7 @@ def vectorize(
             show_default=False,
         ),
     ],
-    output: OutputPath,
+    output: Annotated[Path, output_option("GeoPackage to write (layer outlines).", folder=False)],
     threshold: Annotated[
         float,
         typer.Option(
@@ -40,37 +40,29 @@ def vectorize(
     ] = None,
     overwrite: Overwrite = False,
     band: Annotated[int, typer.Option(help="Band of the raster to read (1-based).", min=1)] = 1,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-j",
-            help="Processes polygonising strips in parallel. Default: the CPU count, at most 4.",
-            min=1,
-            show_default=False,
-        ),
-    ] = None,
+    workers: Workers = None,
 ) -> None:
     """Turn a glacier mask or probability raster into cleaned outline polygons (GeoPackage).
 
     Writes layer `outlines` with one polygon per glacier (`id`, `area_km2`, `perimeter_km`) in the
     raster's CRS. Glaciers smaller than `--min-area` are dropped and holes smaller than it filled; nodata
-    pixels are never glacier. Rasters larger than memory are read strip by strip.
+    pixels are never glacier. Rasters larger than memory are read strip by strip. An existing output
+    is refused unless --overwrite is given.
 
     Example:
 
         glaciermap vectorize predictions/probability.tif -o outlines.gpkg --threshold 0.5 --simplify 5
     """
-    import rasterio
     from rich.markup import escape
     from rich.progress import BarColumn, TaskProgressColumn, TimeRemainingColumn
 
+    from glaciermap.io.raster import gdal_env
     from glaciermap.vectorize import vectorize_raster
     from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
     progress = state.progress(BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
-    with rasterio.Env(), progress:
+    with gdal_env(), progress:
         task = progress.add_task(f"Vectorising {raster.name}", total=None)
 
         def on_strip(rows_done: int, rows_total: int) -> None:

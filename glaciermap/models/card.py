@@ -226,7 +226,8 @@ class ModelCard:
         if not card_path.is_file():
             raise InputError(
                 f"model card {card_path} not found",
-                "keep the .json card beside its .safetensors file (save_weights writes both)",
+                f"keep {card_path.name} beside {card_path.stem}.safetensors "
+                "(glaciermap train writes both; shipped weights come with theirs)",
             )
         try:
             doc = json.loads(card_path.read_text(encoding="utf-8"))

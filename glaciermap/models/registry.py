@@ -9,10 +9,13 @@ import torch
 from torch import nn
 
 from glaciermap.errors import InputError
+from glaciermap.models.architectures import ARCHITECTURES
 from glaciermap.models.convlstm_unet import ConvLSTMUNet
 from glaciermap.models.unet3d import UNet3D
 
 MODELS: dict[str, type[nn.Module]] = {"unet3d": UNet3D, "convlstm": ConvLSTMUNet}
+if tuple(MODELS) != ARCHITECTURES:  # the CLI offers ARCHITECTURES without importing torch
+    raise RuntimeError(f"models.registry {tuple(MODELS)} and models.architectures disagree")
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:

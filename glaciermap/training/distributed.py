@@ -10,6 +10,7 @@ see the same patch), gradients are averaged by DDP, and only rank 0 writes files
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,6 +74,22 @@ def current() -> DistContext | None:
     if torch.cuda.is_available() and tdist.get_backend() == "nccl":
         return DistContext(rank, world, local, torch.device(f"cuda:{local}"))
     return DistContext(rank, world, local, torch.device("cpu"))
+
+
+@contextlib.contextmanager
+def torchrun_group() -> Iterator[DistContext | None]:
+    """The process group ``torchrun`` describes, joined for the block and left after it.
+
+    Yields None when the process was not launched by ``torchrun`` (one process, nothing to join).
+    """
+    if not launched_by_torchrun():
+        yield None
+        return
+    ctx = init_from_env()
+    try:
+        yield ctx
+    finally:
+        cleanup()
 
 
 def cleanup() -> None:
@@ -151,6 +168,7 @@ __all__ = [
     "init_from_env",
     "launched_by_torchrun",
     "sync_buffers",
+    "torchrun_group",
     "unwrap",
     "wrap_model",
 ]

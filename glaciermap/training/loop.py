@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -47,6 +47,7 @@ from glaciermap.training.distributed import (
     barrier,
     current,
     sync_buffers,
+    torchrun_group,
     unwrap,
     wrap_model,
 )
@@ -54,6 +55,9 @@ from glaciermap.training.evaluate import score_tiles
 from glaciermap.training.losses import FocalLoss
 from glaciermap.training.metrics import ConfusionCounts
 from glaciermap.training.schedule import warm_restart_schedule
+
+if TYPE_CHECKING:
+    from glaciermap.stack_format import StackMeta
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,11 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 2
     amp: bool = True
-    device: str | None = None
+    device: str | None = None  # None or "auto": CUDA when present
+
+    def __post_init__(self) -> None:
+        if self.device == "auto":
+            self.device = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,6 +119,27 @@ class TrainProgress:
     batches: int
     loss: float
     val_iou: float | None = None
+    elapsed: float = 0.0  # seconds since this fit began
+    eta: float | None = None  # seconds left, estimated from the epochs done so far (after "val")
+
+    def line(self) -> str:
+        """``epoch 3/150  loss 0.1234  val IoU 0.812  elapsed 0:01:02  ETA 0:50:10``: one plain line."""
+        iou = "n/a" if self.val_iou is None or math.isnan(self.val_iou) else f"{self.val_iou:.3f}"
+        eta = "-" if self.eta is None else _clock(self.eta)
+        return (
+            f"epoch {self.epoch}/{self.epochs}  loss {self.loss:.4f}  val IoU {iou}  "
+            f"elapsed {_clock(self.elapsed)}  ETA {eta}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def default_run_name(model: str, meta: StackMeta) -> str:
+    """``MODEL-REGION-YEAR``: the run folder's name when the user gives none."""
+    return f"{model}-{meta.region.name}-{meta.year}"
 
 
 @dataclass
@@ -181,7 +210,7 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> 
     if changed:
         raise InputError(
             f"{path} was written with other settings ({', '.join(changed)})",
-            "use the same settings, another run name, or start over without resuming",
+            "use the same settings or another run folder, or start over (--overwrite)",
         )
 
 
@@ -221,6 +250,28 @@ def fit(
 
     with _deterministic(device.type == "cpu"):
         return _fit(config, Path(stack_dir), run, progress, resume, ctx, device)
+
+
+def run_training(
+    config: TrainConfig,
+    stack_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str],
+    *,
+    progress: Callable[[TrainProgress], None] | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
+) -> FitResult | None:
+    """:func:`fit` as ``glaciermap train`` runs it, alone or under ``torchrun``.
+
+    Sets torch's CPU ``threads`` (None: torch's choice), joins the process group ``torchrun``
+    describes for the run, and continues the run in ``run_dir`` unless ``overwrite`` starts it over.
+    Returns None on ranks other than 0, which write nothing.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    with torchrun_group() as dist:
+        result = fit(config, stack_dir, run_dir, progress=progress, resume=not overwrite, dist=dist)
+    return result if dist is None or dist.is_main else None
 
 
 def _fit(
@@ -322,6 +373,7 @@ def _fit(
         "recipe": config.as_dict(),
     }
     weights_path = run / f"{BEST_NAME}.safetensors"
+    fit_began = time.perf_counter()
     try:
         for epoch in range(start_epoch, config.epochs):
             began = time.perf_counter()
@@ -344,7 +396,15 @@ def _fit(
                 total += torch.tensor([value * x.shape[0], x.shape[0]], dtype=torch.float64)
                 if progress is not None and ctx.is_main:
                     progress(
-                        TrainProgress("train", epoch + 1, config.epochs, i + 1, batches, value)
+                        TrainProgress(
+                            "train",
+                            epoch + 1,
+                            config.epochs,
+                            i + 1,
+                            batches,
+                            value,
+                            elapsed=time.perf_counter() - fit_began,
+                        )
                     )
             all_reduce_sum(total, ctx)
             sync_buffers(model, ctx)
@@ -358,9 +418,19 @@ def _fit(
                 val = ConfusionCounts.from_tensor(all_reduce_sum(counts.as_tensor(), ctx))
             val_iou, val_f1 = val.iou, val.f1
             if progress is not None and ctx.is_main:
+                elapsed = time.perf_counter() - fit_began
+                done = epoch + 1 - start_epoch
                 progress(
                     TrainProgress(
-                        "val", epoch + 1, config.epochs, batches, batches, train_loss, val_iou
+                        "val",
+                        epoch + 1,
+                        config.epochs,
+                        batches,
+                        batches,
+                        train_loss,
+                        val_iou,
+                        elapsed=elapsed,
+                        eta=elapsed / done * (config.epochs - epoch - 1),
                     )
                 )
 
@@ -427,4 +497,12 @@ def _fit(
     )
 
 
-__all__ = ["FitResult", "TrainConfig", "TrainProgress", "fit", "unwrap"]
+__all__ = [
+    "FitResult",
+    "TrainConfig",
+    "TrainProgress",
+    "default_run_name",
+    "fit",
+    "run_training",
+    "unwrap",
+]
