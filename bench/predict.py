@@ -26,8 +26,8 @@ Parts, each side by side in one run:
   (its activations for one batch), whatever the raster's size.
 
 The input tile: the example scene's stack (simulated and preprocessed into ``--out`` when absent),
-mirrored out to 2000 x 2000 px. ``--smoke`` instead repeats a procedural 400 px tile and runs monai
-(when installed), share and memory on a 400 px stack: its figures mean nothing.
+mirrored out to 2000 x 2000 px. ``--smoke`` instead repeats a procedural 256 px tile and runs monai
+(when installed), share and memory on a 256 px stack with 128 px windows: its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "out" / "predict"
 TILE = 2000
-SMOKE_TILE = 400
+SMOKE_TILE = 256
 PIXEL = 10.0
 TILE_ID = "BENC-0-0"
 
@@ -71,7 +71,7 @@ def example_stack(out: Path) -> Path:
 def source_tile(out: Path, smoke: bool) -> tuple[np.ndarray, object]:
     """``(bands (T*C, side, side) float32, StackMeta)`` of the tile every benchmark stack repeats.
 
-    The example stack mirrored to 2000 px, or with ``smoke`` a procedural 400 px tile (smooth noise
+    The example stack mirrored to 2000 px, or with ``smoke`` a procedural 256 px tile (smooth noise
     around the shipped card's statistics) with a stack.json of its own.
     """
     from glaciermap.calendar import slot_starts
@@ -116,7 +116,7 @@ def source_tile(out: Path, smoke: bool) -> tuple[np.ndarray, object]:
 
 
 def tiled_stack(out: Path, size: int, smoke: bool = False) -> Path:
-    """A stack folder whose stack.vrt repeats one tile (2000 px; smoke 400 px) to ``size`` px square."""
+    """A stack folder whose stack.vrt repeats one tile (2000 px; smoke 256 px) to ``size`` px square."""
     import geopandas as gpd
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
@@ -249,7 +249,9 @@ def part_monai(
             weights,
             stack,
             out / f"monai-{size}",
-            PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
+            PredictConfig(
+                window=window, overlap=overlap, batch_size=batch, device="cpu", vectorize=False
+            ),
         )
         seconds = time.perf_counter() - began
         with open_raster(result.probability) as src:
@@ -296,7 +298,9 @@ def part_share(
         weights,
         stack,
         out / f"share-{size}",
-        PredictConfig(window=window, overlap=overlap, batch_size=batch, device="cpu"),
+        PredictConfig(
+            window=window, overlap=overlap, batch_size=batch, device="cpu", vectorize=False
+        ),
     )
     run = torch_batch_fn(model, torch.device("cpu"))
     x = np.random.default_rng(0).normal(size=(batch, t, c, window, window)).astype(np.float32)
@@ -359,7 +363,12 @@ def part_gpu(
             stack,
             out / f"gpu-{size}",
             PredictConfig(
-                window=window, overlap=overlap, batch_size=batch, device="cuda", readers=n
+                window=window,
+                overlap=overlap,
+                batch_size=batch,
+                device="cuda",
+                readers=n,
+                vectorize=False,
             ),
         )
         rate = result.pixels / result.seconds
@@ -434,7 +443,12 @@ def _memory_child(
         tiled_stack(out, size, smoke),
         out / f"memory-{size}",
         PredictConfig(
-            window=window, overlap=overlap, batch_size=batch, device="cpu", readers=readers
+            window=window,
+            overlap=overlap,
+            batch_size=batch,
+            device="cpu",
+            readers=readers,
+            vectorize=False,
         ),
     )
     peak = _own_peak_mib()
@@ -485,7 +499,7 @@ def main() -> None:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="seconds: a procedural 400 px stack, monai (when installed), share and memory; "
+        help="seconds: a procedural 256 px stack, monai (when installed), share and memory; "
         "in --out or a temporary folder; checks the script runs, its figures mean nothing",
     )
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
@@ -505,6 +519,7 @@ def main() -> None:
     if args.smoke:
         print("smoke run: it checks that the benchmark works; its figures mean nothing")
         args.size, args.sizes = SMOKE_TILE, str(SMOKE_TILE)
+        args.window = 128  # a few small windows: the model's cost dominates a smoke run
         if args.part == "gpu":
             raise SystemExit("--smoke runs monai, share and memory; not gpu")
         if args.out is None:

@@ -4,7 +4,7 @@ Run by hand (pytest does not collect it)::
 
     .venv/bin/python bench/preprocess.py                 # simulates under bench/out/preprocess/ once
     .venv/bin/python bench/preprocess.py --acquisitions 3 --repeat 2
-    .venv/bin/python bench/preprocess.py --smoke --out /tmp/x   # 1 tile, 2 dates: seconds (tests)
+    .venv/bin/python bench/preprocess.py --smoke --out /tmp/x   # one 2 km tile, 2 dates: seconds
 
 1. **Throughput of the reprojection + mosaic step**, side by side in one run: for every tile and slot,
    glaciermap's :func:`~glaciermap.preprocess.mosaic.mosaic_backscatter` and
@@ -36,8 +36,12 @@ OUT = ROOT / "bench" / "out" / "preprocess"
 YEAR = 2016
 
 
-def bench_region(n_side: int = 4):  # type: ignore[no-untyped-def]
-    """A region of ``n_side`` x ``n_side`` tiles of 10 km on the Svalbard grid (UTM 33N)."""
+TILE_M = 10_000.0
+"""Tile side, metres: the paper's 10 km (the smoke run uses 2 km tiles)."""
+
+
+def bench_region(n_side: int = 4, tile_m: float = TILE_M):  # type: ignore[no-untyped-def]
+    """A region of ``n_side`` x ``n_side`` tiles of ``tile_m`` on the Svalbard grid (UTM 33N)."""
     from glaciermap.regions import Region
 
     x0, y0 = 430_000.0, 8_740_000.0
@@ -45,28 +49,28 @@ def bench_region(n_side: int = 4):  # type: ignore[no-untyped-def]
         name=f"bench{n_side}",
         crs="EPSG:32633",
         origin=(330_000.0, 8_400_000.0),
-        tile_size=10_000.0,
+        tile_size=tile_m,
         pixel_size=10.0,
         prefix="BNCH",
-        aoi=(x0, y0, x0 + n_side * 10_000.0, y0 + n_side * 10_000.0),
+        aoi=(x0, y0, x0 + n_side * tile_m, y0 + n_side * tile_m),
         description="benchmark region",
     )
 
 
-def simulate(products: Path, acquisitions: int, n_side: int) -> None:
+def simulate(products: Path, acquisitions: int, n_side: int, tile_m: float) -> None:
     from glaciermap.simulate.scene import simulate_year
     from glaciermap.workers import default_workers
 
     if (products / "simulation.json").exists():
         return
-    side_km = n_side * 10
+    side_km = n_side * tile_m / 1000
     print(
-        f"simulating {acquisitions} acquisitions over {side_km} x {side_km} km into {products} ...",
+        f"simulating {acquisitions} acquisitions over {side_km:g} x {side_km:g} km into {products} ...",
         flush=True,
     )
     start = time.perf_counter()
     simulate_year(
-        bench_region(n_side),
+        bench_region(n_side, tile_m),
         YEAR,
         products,
         seed=1,
@@ -110,14 +114,14 @@ def _gdal_mosaic(paths: list[str], bounds, pixel_size: float, crs: str) -> np.nd
     return result
 
 
-def throughput(products: Path, repeat: int, n_side: int) -> dict[str, float]:
+def throughput(products: Path, repeat: int, n_side: int, tile_m: float) -> dict[str, float]:
     """km²/s of glaciermap's mosaic step and of GDAL's warper over every tile and slot."""
     from glaciermap.io.hyp3 import open_product
     from glaciermap.preprocess.mosaic import mosaic_backscatter, mosaic_coherence
     from glaciermap.preprocess.products import assign_slots, scan_products
     from glaciermap.preprocess.stack import _overlaps, select_tiles
 
-    region = bench_region(n_side)
+    region = bench_region(n_side, tile_m)
     records = scan_products(products, region)
     slots = [s for s in assign_slots(records, YEAR, 15) if s.rtc or s.insar]
     tiles = select_tiles(region, records)
@@ -169,13 +173,13 @@ def throughput(products: Path, repeat: int, n_side: int) -> dict[str, float]:
     }
 
 
-def child_build(products: Path, n_side: int, out: Path) -> None:  # one subprocess per size
+def child_build(products: Path, n_side: int, tile_m: float, out: Path) -> None:
     """One measured build_stack run (in a subprocess) over n_side x n_side tiles."""
     from glaciermap.preprocess.stack import build_stack
 
     start = time.perf_counter()
     result = build_stack(
-        bench_region(n_side),
+        bench_region(n_side, tile_m),
         products,
         out,
         year=YEAR,
@@ -203,14 +207,14 @@ def _own_peak_mb() -> float | None:
     return None
 
 
-def peak_memory(products: Path, n_side: int, root: Path) -> dict[str, float]:
+def peak_memory(products: Path, n_side: int, tile_m: float, root: Path) -> dict[str, float]:
     out = root / f"stack_{n_side}x{n_side}"
     if out.exists():
         import shutil
 
         shutil.rmtree(out)
     command = [sys.executable, __file__, "--child", str(n_side), "--out", str(root)]
-    command += ["--products", str(products)]
+    command += ["--products", str(products), "--tile-m", str(tile_m)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     output = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -225,26 +229,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--acquisitions", type=int, default=3, help="slots simulated (default 3)")
     parser.add_argument("--repeat", type=int, default=2, help="timing repeats (best kept)")
-    parser.add_argument(
-        "--side", type=int, default=4, help="region side in 10 km tiles (default 4)"
-    )
+    parser.add_argument("--side", type=int, default=4, help="region side in tiles (default 4)")
+    parser.add_argument("--tile-m", type=float, default=TILE_M, help="tile side, m (default 10 km)")
     parser.add_argument("--out", type=Path, default=OUT, help="working folder")
     parser.add_argument(
-        "--smoke", action="store_true", help="1 tile, 2 dates, 1 repeat: checks the script runs"
+        "--smoke", action="store_true", help="one 2 km tile, 2 dates: checks the script runs"
     )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--products", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
-        args.side, args.acquisitions, args.repeat = 1, 2, 1
-    products = args.products or args.out / f"products-{args.side}x{args.side}-{args.acquisitions}"
+        args.side, args.acquisitions, args.repeat, args.tile_m = 1, 2, 1, 2000.0
+    name = f"products-{args.side}x{args.side}-{args.tile_m / 1000:g}km-{args.acquisitions}"
+    products = args.products or args.out / name
     if args.child:
-        child_build(products, args.child, args.out / f"stack_{args.child}x{args.child}")
+        child_build(
+            products, args.child, args.tile_m, args.out / f"stack_{args.child}x{args.child}"
+        )
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    simulate(products, args.acquisitions, args.side)
+    simulate(products, args.acquisitions, args.side, args.tile_m)
 
-    speed = throughput(products, args.repeat, args.side)
+    speed = throughput(products, args.repeat, args.side, args.tile_m)
     print(
         f"reprojection + mosaic over {speed['tile_slots']} tile-slots ({speed['area_km2']:.0f} km²):\n"
         f"  glaciermap {speed['glaciermap_km2_per_s']:8.1f} km²/s ({speed['glaciermap_s']:.2f} s)\n"
@@ -256,7 +262,7 @@ def main() -> None:
     for n_side in (1, 2, 4):
         if n_side > args.side:
             break
-        memory[n_side * n_side] = peak_memory(products, n_side, args.out)
+        memory[n_side * n_side] = peak_memory(products, n_side, args.tile_m, args.out)
         m = memory[n_side * n_side]
         print(
             f"build_stack over {m['tiles']:2d} tiles: peak {m['peak_mb']:7.0f} MB, "
@@ -267,7 +273,7 @@ def main() -> None:
         "acquisitions": args.acquisitions,
         "throughput": speed,
         "peak_memory": memory,
-        "region": dataclasses.asdict(bench_region(args.side)),
+        "region": dataclasses.asdict(bench_region(args.side, args.tile_m)),
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"results → {args.out / 'results.json'}")

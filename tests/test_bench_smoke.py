@@ -44,5 +44,5 @@ def test_bench_predict(tmp_path):
     out = _smoke("predict.py", "--out", str(tmp_path))
     assert "GFLOP/s" in out and "ratio" in out and "peak RSS" in out
     assert ("monai  skipped" in out) or ("MONAI/glaciermap" in out)
-    assert (tmp_path / "share-400" / "probability.tif").is_file()
-    assert (tmp_path / "memory-400" / "mask.tif").is_file()
+    assert (tmp_path / "share-256" / "probability.tif").is_file()
+    assert (tmp_path / "memory-256" / "mask.tif").is_file()

@@ -163,7 +163,12 @@ def test_predict_stack_writes_cogs_in_the_stack_grid(example_stack, tiny_weights
         progress=lambda done, total: calls.append((done, total)),
     )
     assert calls[-1][0] == calls[-1][1] == result.windows
-    assert sorted(p.name for p in out.iterdir()) == ["mask.tif", "predict.json", "probability.tif"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "mask.tif",
+        "outlines.gpkg",  # vectorize is on by default, as in the CLI
+        "predict.json",
+        "probability.tif",
+    ]
     with rasterio.open(example_stack / "stack.vrt") as ref:
         grid = (ref.crs, ref.transform, ref.width, ref.height)
         observed = np.isfinite(ref.read()).any(axis=0)

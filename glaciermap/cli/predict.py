@@ -98,8 +98,6 @@ def predict(
         PredictConfig,
         predict_stack,
     )
-    from glaciermap.vectorize import vectorize_raster
-    from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
     path = state.weights(weights)
@@ -122,6 +120,8 @@ def predict(
         threshold=threshold,
         amp=amp,
         channels_last=channels_last,
+        vectorize=vectorize,
+        min_area_km2=min_area,
     )
     progress = state.progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with progress:
@@ -139,15 +139,8 @@ def predict(
         markup=False,
         highlight=False,
     )
-    if vectorize:
-        outlines = vectorize_raster(
-            result.mask,
-            result.out_dir / OUTLINES_NAME,
-            threshold=1,
-            min_area_km2=min_area,
-            overwrite=True,
-            workers=default_workers(),
-        )
+    outlines = result.outlines
+    if outlines is not None:
         state.out.print(
             f"{outlines.count} glacier(s), {outlines.total_area_km2:.3f} km² → {outlines.output}",
             markup=False,

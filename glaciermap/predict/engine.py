@@ -82,7 +82,7 @@ class PredictConfig:
     # glaciers and holes smaller than min_area_km2 (km²) are dropped / filled. None: vectorize's
     # default, DEFAULT_MIN_AREA_KM2 (named, not imported here: glaciermap.vectorize costs 30 MB
     # resident, which a run without outlines need not pay).
-    vectorize: bool = False
+    vectorize: bool = True
     min_area_km2: float | None = None
 
 
