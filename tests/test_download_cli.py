@@ -229,3 +229,10 @@ def test_without_network_the_search_is_one_line_naming_what_works_offline(
     assert "search service cannot be reached" in lines[0] and "connection refused" in lines[0]
     assert "`glaciermap simulate`" in lines[0] and "`glaciermap download --import DIR`" in lines[0]
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_the_default_hyp3_api_is_the_library_s():
+    from glaciermap.cli.download import HYP3_API
+    from glaciermap.io.hyp3.api import PRODUCTION_API
+
+    assert HYP3_API == PRODUCTION_API

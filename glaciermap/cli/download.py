@@ -12,6 +12,10 @@ from glaciermap.cli.options import RegionName, Year, workers_option
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
+# glaciermap.io.hyp3.api.PRODUCTION_API, repeated so that building the command imports no numpy (a test
+# checks that they agree).
+HYP3_API = "https://hyp3-api.asf.alaska.edu"
+
 
 def download(
     ctx: typer.Context,
@@ -67,9 +71,7 @@ def download(
             show_default=False,
         ),
     ] = None,
-    hyp3_url: Annotated[
-        str, typer.Option(help="HyP3 API to order from.")
-    ] = "https://hyp3-api.asf.alaska.edu",
+    hyp3_url: Annotated[str, typer.Option(help="HyP3 API to order from.")] = HYP3_API,
 ) -> None:
     """Search ASF for a year of Sentinel-1, order HyP3 RTC (10 m) and InSAR (10x2 looks), fetch them.
 

@@ -197,7 +197,7 @@ def files_to_fetch(
 ) -> tuple[list[tuple[RemoteFile, str]], int]:
     """``(file, job id)`` for every succeeded job's files not yet on disk (as the zip or as the
     unpacked folder of its members), and how many were skipped as there already."""
-    from glaciermap.io.hyp3 import product_folder_problem
+    from glaciermap.io.hyp3 import product_folder_problem, unpacked_folder
 
     wanted: list[tuple[RemoteFile, str]] = []
     skipped = 0
@@ -207,7 +207,7 @@ def files_to_fetch(
         for listed in state.job.files:
             target = raw_dir / Path(listed.filename).name
             remote = RemoteFile(listed.url, target, size=listed.size)
-            folder = target.with_suffix("") if target.suffix.lower() == ".zip" else None
+            folder = unpacked_folder(target)
             whole = target.is_file() and (
                 remote.size is None or target.stat().st_size == remote.size
             )
@@ -257,12 +257,12 @@ def fetch_product(
     """A product file: only the members preprocess reads when the server allows it (into the
     unpacked folder ``raw/.../<base>/``), otherwise the whole zip."""
     from glaciermap.download.members import fetch_members
+    from glaciermap.io.hyp3 import unpacked_folder
 
-    if not whole_zips and remote.path.suffix.lower() == ".zip" and remote.size:
+    folder = unpacked_folder(remote.path)
+    if not whole_zips and folder is not None and remote.size:
         try:
-            got = fetch_members(
-                fetcher, remote.url, remote.size, remote.path.with_suffix(""), on_bytes
-            )
+            got = fetch_members(fetcher, remote.url, remote.size, folder, on_bytes)
         except NotRangeable as why:
             log.info("%s: fetching the whole zip (%s)", remote.path.name, why)
         else:

@@ -36,6 +36,7 @@ from glaciermap.io.hyp3.names import (
     raster_file,
     required_rasters,
     split_product_filename,
+    unpacked_folder,
 )
 from glaciermap.io.hyp3.read import (
     Hyp3Product,
@@ -88,6 +89,7 @@ __all__ = [
     "raster_file",
     "required_rasters",
     "split_product_filename",
+    "unpacked_folder",
     "write_insar_product",
     "write_rtc_product",
 ]

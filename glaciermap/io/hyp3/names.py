@@ -25,6 +25,7 @@ from glaciermap.errors import InputError
 
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
 
 Radiometry = Literal["gamma0", "sigma0"]
 Scale = Literal["power", "amplitude", "decibel"]
@@ -590,6 +591,12 @@ def zip_member(base: str, file: str) -> str:
     return f"{base}/{file}"
 
 
+def unpacked_folder(path: Path) -> Path | None:
+    """Where product zip ``path`` (``<base>.zip``) unpacks: the folder ``<base>/`` beside it; None when
+    ``path`` is no zip."""
+    return path.with_suffix("") if path.suffix.lower() == ".zip" else None
+
+
 def required_rasters(name: ProductName) -> tuple[str, ...]:
     """The rasters a product must hold to be used: co-pol backscatter and ls_map (RTC), coherence (INSAR)."""
     return (name.co_pol, LS_MAP) if isinstance(name, RtcName) else (CORR,)
@@ -642,5 +649,6 @@ __all__ = [
     "raster_key",
     "required_rasters",
     "split_product_filename",
+    "unpacked_folder",
     "zip_member",
 ]
