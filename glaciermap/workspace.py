@@ -7,7 +7,11 @@ Layout (see docs/design.md)::
     <root>/raw/<region>/<year>/                 HyP3 products as downloaded
     <root>/stacks/<region>/<year>/              tiles/, labels/, stack.vrt, stack.json, tiles.gpkg
     <root>/runs/<run_name>/                     checkpoints, metrics.csv, events, config
-    <root>/predictions/<region>/<year>/<model>/ probability.tif, mask.tif, outlines.gpkg, diff.gpkg
+    <root>/predictions/<region>/<year>/<model>/ probability.tif, mask.tif, outlines.gpkg, predict.json
+    <root>/inventory/<region>/<year>/           glaciers.gpkg, changes.gpkg, summary.json, report.html,
+                                                item.json (see glaciermap.inventory_format)
+    <root>/inventory/<region>/catalog.json      the STAC catalog of every year's inventory
+    <root>/logs/run-<region>-<year>.log         what each annual run did
 
 The folders and the catalog are created on first use.
 """
@@ -27,7 +31,7 @@ from glaciermap.errors import InputError, WorkspaceError
 if TYPE_CHECKING:
     from glaciermap.stack_format import StackMeta
 
-TOP_FOLDERS = ("raw", "stacks", "runs", "predictions")
+TOP_FOLDERS = ("raw", "stacks", "runs", "predictions", "inventory", "logs")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -148,6 +152,31 @@ class Workspace:
             / _part("year", year)
             / _part("model", model)
         )
+
+    def inventory_root(self, region: str) -> Path:
+        """``inventory/<region>/``: every year's inventory of a region and their STAC catalog."""
+        return self.root / "inventory" / _part("region", region)
+
+    def inventory_dir(self, region: str, year: int) -> Path:
+        """``inventory/<region>/<year>/``: one year's inventory update."""
+        return self.inventory_root(region) / _part("year", year)
+
+    def inventory_years(self, region: str) -> list[int]:
+        """The years of ``region`` that hold an inventory (``glaciers.gpkg``), ascending."""
+        from glaciermap.inventory_format import GLACIERS_GPKG
+
+        root = self.inventory_root(region)
+        if not root.is_dir():
+            return []
+        return sorted(
+            int(p.name)
+            for p in root.iterdir()
+            if p.name.isdigit() and (p / GLACIERS_GPKG).is_file()
+        )
+
+    def run_log(self, region: str, year: int) -> Path:
+        """``logs/run-<region>-<year>.log``: the annual run's plain, timestamped log."""
+        return self.root / "logs" / f"run-{_part('region', region)}-{_part('year', year)}.log"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the root, as stored in the catalog."""
