@@ -52,8 +52,11 @@ GLACIER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("front_shift_m", "float"),  # the largest flagged front shift: < 0 retreat, > 0 advance, 0 none
     ("mean_probability", "float|null"),  # mean glacier probability inside the outline
     ("year", "int"),
-    ("first_date", "str"),  # ISO date of the first acquisition the model used
-    ("last_date", "str"),  # ISO date of the last acquisition the model used
+    (
+        "first_date",
+        "str|null",
+    ),  # ISO date of the first acquisition the model used (null: not given)
+    ("last_date", "str|null"),  # ISO date of the last acquisition the model used
     ("n_acquisitions", "int"),  # acquisitions (slots with data) the model used
     ("model", "str"),  # the weights' name (e.g. unet3d)
     ("weights_sha256", "str"),

@@ -12,6 +12,7 @@ from glaciermap import __version__
 from glaciermap.cli import diff as diff_cli
 from glaciermap.cli import download as download_cli
 from glaciermap.cli import evaluate as evaluate_cli
+from glaciermap.cli import history as history_cli
 from glaciermap.cli import predict as predict_cli
 from glaciermap.cli import preprocess as preprocess_cli
 from glaciermap.cli import regions as regions_cli
@@ -47,6 +48,7 @@ for _name, _function in (
     ("train", train_cli.train),
     ("evaluate", evaluate_cli.evaluate),
     ("predict", predict_cli.predict),
+    ("history", history_cli.history),
 ):
     app.command(_name, cls=Command)(_function)
 app.add_typer(regions_cli.app, name="regions")
