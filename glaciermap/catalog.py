@@ -10,6 +10,9 @@ Tables:
     files    downloaded or imported files: URL, size, checksum and state (partial / verified).
     stages   stage stamps: which stage finished for which region/year, with a hash of its inputs, so a
              repeated run can skip work that is already done.
+    runs     each ``glaciermap run``: region/year, pid, start, end and outcome (schema 2).
+    stage_events  what each run's stages did: started, finished (with seconds), failed (with the
+             error), waiting, interrupted, notified (schema 2); ``glaciermap run --status`` reads them.
 """
 
 from __future__ import annotations
@@ -74,6 +77,32 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (region, year, stage, key)
         )""",
     ],
+    # 2: what `glaciermap run` did, for `run --status` (the stamps themselves stay in `stages`).
+    [
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,         -- <pid>-<start, microseconds since the epoch>
+            region TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            pid INTEGER NOT NULL,
+            started REAL NOT NULL,
+            finished REAL,                   -- NULL while running, or after a kill
+            outcome TEXT,                    -- done | up to date | waiting | failed | interrupted
+            message TEXT
+        )""",
+        "CREATE INDEX runs_region_year ON runs(region, year, started)",
+        """CREATE TABLE stage_events (
+            run_id TEXT NOT NULL,
+            region TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            stage TEXT NOT NULL,
+            event TEXT NOT NULL,             -- started | finished | failed | waiting | interrupted |
+                                             -- notified
+            at REAL NOT NULL,
+            seconds REAL,                    -- how long the stage ran (finished, failed)
+            message TEXT                     -- the error (failed, waiting), what was notified
+        )""",
+        "CREATE INDEX stage_events_stage ON stage_events(region, year, stage, at)",
+    ],
 ]
 
 
@@ -133,7 +162,7 @@ class Catalog:
             yield self._db
 
     def count(self, table: str) -> int:
-        if table not in {"scenes", "jobs", "files", "stages"}:
+        if table not in {"scenes", "jobs", "files", "stages", "runs", "stage_events"}:
             raise ValueError(f"unknown catalog table {table!r}")
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
@@ -164,6 +193,14 @@ class Catalog:
         if row is None:
             return None
         return StageStamp(row[0], row[1], row[2], row[3], row[4], tuple(json.loads(row[5])), row[6])
+
+    def remove_stage(self, region: str, year: int, stage: str, key: str = "") -> None:
+        """Drop the stamp of ``stage`` (its outputs are about to be rewritten)."""
+        with self._db:
+            self._db.execute(
+                "DELETE FROM stages WHERE region=? AND year=? AND stage=? AND key=?",
+                (region, year, stage, key),
+            )
 
     def stage_stamps(self) -> list[StageStamp]:
         rows = self._db.execute(

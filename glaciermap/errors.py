@@ -1,8 +1,17 @@
 """The errors a user can act on.
 
 Every failure that glaciermap knows how to explain is a :class:`GlaciermapError`. The CLI turns one into a
-single red line (``what is wrong — what to do``) and exit code 2; anything else is a bug and keeps its
-traceback. Library code raises these with both parts filled in, so the message is useful from Python too.
+single line (``error: what is wrong — what to do``) and the class's ``exit_code``; anything else is a bug
+and keeps its traceback. Library code raises these with both parts filled in, so the message is useful
+from Python too.
+
+Exit codes (those of ``glaciermap run``, which cron and systemd read):
+
+* 2: bad input or configuration (:class:`InputError`, :class:`ConfigError`, :class:`WorkspaceError`,
+  :class:`AuthError`; :class:`RemoteError` too, for the commands other than ``run``);
+* 75 (``EX_TEMPFAIL`` of ``sysexits.h``): not finished yet, try later (:class:`TryLaterError`: HyP3 jobs
+  still running, another run holding the lock);
+* 1: a stage of ``glaciermap run`` failed (:class:`StageError`; the run's log has the traceback).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ class GlaciermapError(Exception):
     """
 
     exit_code = 2
+    label = "error"  # the word the CLI prints before the message
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -49,3 +59,20 @@ class AuthError(GlaciermapError):
 
 class RemoteError(GlaciermapError):
     """A remote service failed in a way retries did not cure."""
+
+
+class TryLaterError(GlaciermapError):
+    """Nothing is wrong, but the work cannot finish now (HyP3 still processing, another run busy)."""
+
+    exit_code = 75  # EX_TEMPFAIL: cron and systemd read it as "temporary, run again later"
+    label = "try later"
+
+
+class RunLockedError(TryLaterError):
+    """Another ``glaciermap run`` holds the lock of this workspace, region and year."""
+
+
+class StageError(GlaciermapError):
+    """A stage of ``glaciermap run`` failed for a reason other than bad input (the log has the rest)."""
+
+    exit_code = 1

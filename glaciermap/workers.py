@@ -50,10 +50,44 @@ def default_workers() -> int:
 _worker_state: list[Any] = []
 
 
-def _init_worker(setup: Callable[..., Any] | None, setup_args: tuple[Any, ...]) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this worker when its parent dies (``kill -9``, the OOM killer), not later.
+
+    A pool's workers outlive a killed parent otherwise: each finishes its task (renaming its file into
+    place while the next run may already be working there), then waits forever for the next one. On
+    Linux the kernel sends SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a thread watches the parent id.
+    """
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    else:
+
+        def watch() -> None:
+            import time
+
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="glaciermap-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # died before the watch was set
+        os._exit(1)
+
+
+def _init_worker(
+    setup: Callable[..., Any] | None, setup_args: tuple[Any, ...], parent: int | None = None
+) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _die_with_parent(parent)
     _worker_state[:] = [setup(*setup_args) if setup is not None else None]
 
 
@@ -113,7 +147,7 @@ def map_tasks(
         max_workers=min(workers, total),
         mp_context=multiprocessing.get_context(start_method),
         initializer=_init_worker,
-        initargs=(setup, setup_args),
+        initargs=(setup, setup_args, os.getpid()),
     )
     try:
         waiting = deque(items)

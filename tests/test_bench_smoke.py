@@ -6,6 +6,7 @@ the script still imports, runs end to end against today's library and prints its
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,16 @@ def test_bench_predict(tmp_path):
     assert ("monai  skipped" in out) or ("MONAI/glaciermap" in out)
     assert (tmp_path / "share-256" / "probability.tif").is_file()
     assert (tmp_path / "memory-256" / "mask.tif").is_file()
+
+
+def test_bench_run(tmp_path):
+    pytest.importorskip("torch")
+    out = _smoke("run.py", "--out", str(tmp_path))
+    assert "run overhead" in out and "no-op run" in out and "stages by hand" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["noop_cli_s"] > 0 and set(results["run_stages_s"]) == {
+        "download",
+        "preprocess",
+        "predict",
+        "vectorize",
+    }

@@ -130,6 +130,7 @@ def test_quiet_and_verbose_control_the_log(run_cli, shared_data, tmp_path):
 
 COMMANDS = (
     [],
+    ["run"],
     ["download"],
     ["simulate"],
     ["preprocess"],

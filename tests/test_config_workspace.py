@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from glaciermap.catalog import MIGRATIONS
 from glaciermap.config import load_settings
 from glaciermap.errors import ConfigError, WorkspaceError
 from glaciermap.workspace import Workspace
@@ -111,7 +112,7 @@ def test_workspace_layout_and_catalog(tmp_path):
     )
     catalog = ws.catalog()
     try:
-        assert catalog.schema_version == 1
+        assert catalog.schema_version == len(MIGRATIONS)
         assert catalog.stage_stamp("svalbard", 2016, "preprocess") is None
         catalog.record_stage("svalbard", 2016, "preprocess", inputs_hash="abc", outputs=["x.tif"])
     finally:

@@ -86,6 +86,7 @@ def test_no_stage_imports_training():
         "glaciermap.vectorize",
         "glaciermap.diff",
         "glaciermap.workspace",
+        "glaciermap.pipeline",
     ],
 )
 def test_importing_loads_no_torch(module):

@@ -16,6 +16,7 @@ from glaciermap.cli import history as history_cli
 from glaciermap.cli import predict as predict_cli
 from glaciermap.cli import preprocess as preprocess_cli
 from glaciermap.cli import regions as regions_cli
+from glaciermap.cli import run as run_cli
 from glaciermap.cli import simulate as simulate_cli
 from glaciermap.cli import train as train_cli
 from glaciermap.cli import vectorize as vectorize_cli
@@ -40,6 +41,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 for _name, _function in (
+    ("run", run_cli.run),
     ("download", download_cli.download),
     ("vectorize", vectorize_cli.vectorize),
     ("diff", diff_cli.diff),
@@ -124,7 +126,9 @@ _COMMAND = typer.main.get_command(app)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI. Every known error, bad option values included, becomes one line on stderr,
-    ``error: what is wrong — what to do``, and exit code 2."""
+    ``error: what is wrong — what to do``, and its class's exit code (:mod:`glaciermap.errors`): 2 for
+    bad input or configuration, 75 for "try later" (printed as ``try later: ...``), 1 for a failed
+    stage of ``run``."""
     from rich.markup import escape
 
     args = sys.argv[1:] if argv is None else list(argv)
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     except GlaciermapError as exc:
         if state.debug:
             state.err.print_exception()
-        state.err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        colour = "bold red" if exc.exit_code != 75 else "bold yellow"
+        state.err.print(f"[{colour}]{exc.label}:[/] {escape(str(exc))}", highlight=False)
         return exc.exit_code
     except typer.TyperException as exc:
         # Click's usage errors (unknown option, value out of range, missing argument): the same one

@@ -11,11 +11,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from glaciermap.errors import InputError
+
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.(?:partial|stream)(?:[.-].*)?$")
+"""The hidden names of files being written: :func:`atomic_output`'s ``.<stem>.<8 hex>.partial<suffix>``,
+:class:`~glaciermap.io.raster.stream.StreamedCogs`' ``.<name>.<8 hex>.stream.tif`` and
+``.<name>.<8 hex>.partial.tif``, and the journals or sidecars SQLite and GDAL put beside them
+(``-journal``, ``.ovr``). A process killed while writing leaves them; nothing else is named so.
+Download's resumable parts (``.<stem>.part<suffix>``, ``.<product>.partial/``) are not matched."""
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether ``name`` (a file name, no folder) is one of :data:`TEMPORARY_NAME`'s."""
+    return TEMPORARY_NAME.match(name) is not None
 
 
 @contextlib.contextmanager

@@ -1,0 +1,227 @@
+"""`glaciermap run` on the command line: the real download path against the fake ASF, HyP3 and bucket
+(exit 75 while jobs run), exit codes and one-line errors, the lock message and --status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from glaciermap.pipeline import PIPELINE, Pipeline, Stage
+from glaciermap.regions import BUILTIN_REGIONS
+
+TOKEN = "EDL-SECRET-TOKEN-0123456789"
+WEIGHTS = "ablation/unet3d-3acq"
+
+
+def _mtimes(root: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and "logs" not in p.parts and not p.name.startswith("catalog.sqlite")
+    }
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The real download path, against the fakes
+
+
+@pytest.fixture
+def services(tmp_path, monkeypatch):
+    asf_search = pytest.importorskip("asf_search")
+    trustme = pytest.importorskip("trustme")
+    from fakes.cmr import FakeCMR
+    from fakes.hyp3 import FakeHyP3, FileBucket
+    from fakes.server import FakeServer, ca_bundle
+
+    from glaciermap.simulate.catalogue import simulated_scenes
+
+    monkeypatch.setattr(asf_search, "REPORT_ERRORS", False)
+    ca = trustme.CA()
+    bundle = str(ca_bundle(ca, tmp_path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
+    monkeypatch.setenv("CURL_CA_BUNDLE", bundle)
+    monkeypatch.setenv("EARTHDATA_TOKEN", TOKEN)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    with FakeServer(tls=ca) as cmr, FakeServer() as api, FakeServer() as files:
+        # The fake's products lie inside the example region.
+        FakeCMR(cmr, simulated_scenes(BUILTIN_REGIONS["example"], 2016, seed=0))
+        hyp3 = FakeHyP3(api, FileBucket(files), token=TOKEN, auto_advance=False)
+        yield cmr, hyp3, (cmr, api, files)
+
+
+def _asf_args(services, *more: str) -> list[str]:
+    cmr, hyp3, _ = services
+    args = ["run", WEIGHTS, "-r", "example", "-y", "2016", "--acquisitions", "3"]
+    args += ["--search-host", cmr.host, "--hyp3-url", hyp3.api.url, "--poll", "0"]
+    return [*args, "--device", "cpu", "-j", "1", *more]
+
+
+def test_pending_hyp3_jobs_exit_75_then_the_year_completes_then_nothing_is_sent(
+    run_cli, services, tmp_path
+):
+    _, hyp3, servers = services
+    first = run_cli(*_asf_args(services))
+    assert first.exit_code == 75, first.stderr
+    lines = _error_lines(first.stderr)
+    assert lines[-1] == (
+        "try later: 12 jobs still running at HyP3; the next run continues — run again later (a "
+        "daily cron line finishes the year by itself), or pass --wait"
+    )
+    assert len(hyp3.submissions) == 1 and len(hyp3.jobs) == 12
+    status = run_cli("run", "--status", "-r", "example")
+    assert status.exit_code == 0, status.stderr
+    rows = _status_rows(status.stdout)
+    assert (
+        rows["download"][0] == "waiting" and "12 jobs still running at HyP3" in rows["download"][4]
+    )
+    assert rows["preprocess"][0] == "pending"
+
+    still = run_cli(*_asf_args(services))  # jobs still running: nothing ordered twice
+    assert still.exit_code == 75 and len(hyp3.submissions) == 1
+
+    hyp3.finish()
+    done = run_cli(*_asf_args(services))
+    assert done.exit_code == 0, done.stderr
+    assert "example 2016: ran download, preprocess, predict, vectorize" in done.stdout
+    workspace = tmp_path / "workspace"
+    outlines = workspace / "predictions" / "example" / "2016" / "unet3d-3acq" / "outlines.gpkg"
+    assert outlines.is_file() and str(outlines) in done.stdout
+
+    requests = [len(server.log) for server in servers]
+    files = _mtimes(workspace)
+    again = run_cli(*_asf_args(services))
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.startswith("example 2016: up to date, nothing to do")
+    assert [len(server.log) for server in servers] == requests  # no request at all
+    assert _mtimes(workspace) == files
+    log = (workspace / "logs" / "run-example-2016.log").read_text()
+    assert log.count("run example 2016 started") == 4 and "download: up to date, skipped" in log
+    assert TOKEN not in log
+
+    status = run_cli("run", "--status")
+    assert status.exit_code == 0
+    rows = _status_rows(status.stdout)
+    assert {stage: rows[stage][0] for stage in PIPELINE.names} == dict.fromkeys(
+        PIPELINE.names, "done"
+    )
+    assert rows["vectorize"][3] == "predictions/example/2016/unet3d-3acq/outlines.gpkg"
+    assert "last run: " in status.stdout and ": up to date" in status.stdout
+
+
+def _status_rows(text: str) -> dict[str, list[str]]:
+    """``stage -> [state, when, took, outputs, last error]`` from a --status table (one line per row
+    at the tests' 200 columns)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 6 and cells[0]:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exit codes and one-line errors
+
+
+def test_help_names_today_s_default_year(run_cli):
+    result = run_cli("run", "--help")
+    assert result.exit_code == 0
+    assert f"Default: the last complete year ({dt.date.today().year - 1} today)." in result.stdout
+    for stage in PIPELINE.names:
+        assert stage in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-r", "atlantis"], "unknown region 'atlantis'"),
+        (["-y", "2016"], "no region given"),
+        (["-r", "example", "-y", "2009"], "year 2009 is before Sentinel-1"),
+        (["-r", "example", "-y", "2999"], "year 2999 has not begun"),
+        (["-r", "example", "-y", "2016", "--reference", "missing.gpkg"], "does not exist"),
+        (["-r", "example", "-y", "2016", "--reference", "{bad}"], "cannot be read as vector data"),
+        (["-r", "example", "-y", "2016", "--source", "no/such/folder"], "neither asf, simulate"),
+        (["-r", "example", "-y", "2016", "--force", "train"], "'train' is not one of"),
+        (["-r", "example", "-y", "2016", "--on-change", "no-such-mailer"], "not an executable"),
+        (["-r", "example", "-y", "2016", "no-such-weights"], "no weights named 'no-such-weights'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, args, message):
+    bad = tmp_path / "bad.gpkg"
+    bad.write_text("this is not a GeoPackage")
+    args = [a.replace("{bad}", str(bad)) for a in args]
+    result = run_cli("run", *args)
+    assert result.exit_code == 2, result.stderr
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (tmp_path / "workspace" / "raw" / "example").exists()
+
+
+def test_a_failed_stage_is_one_line_and_exit_1(run_cli, monkeypatch, tmp_path):
+    from glaciermap.pipeline import stages
+
+    def explode(ctx):
+        raise RuntimeError("the disk caught fire")
+
+    broken = Pipeline((Stage("download", lambda ctx: {}, explode, lambda ctx: []),))
+    monkeypatch.setattr(stages, "PIPELINE", broken)
+    result = run_cli("run", "-r", "example", "-y", "2016", "--source", "simulate")
+    assert result.exit_code == 1
+    lines = _error_lines(result.stderr)
+    assert lines[-1].startswith("error: stage download failed: RuntimeError: the disk caught fire")
+    assert "Traceback" not in result.stderr
+    log = (tmp_path / "workspace" / "logs" / "run-example-2016.log").read_text()
+    assert "Traceback (most recent call last)" in log and "the disk caught fire" in log
+    status = run_cli("run", "--status", "-r", "example", "-y", "2016")
+    rows = _status_rows(status.stdout)
+    assert rows["download"][0] == "failed" and "the disk caught fire" in rows["download"][4]
+
+
+def test_a_concurrent_run_gets_one_line_naming_the_holder(run_cli, tmp_path):
+    from glaciermap.workspace import Workspace
+
+    workspace = Workspace.open(tmp_path / "workspace")
+    lock = workspace.run_log("example", 2016).with_suffix(".lock")
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from glaciermap.pipeline.lock import RunLock
+        with RunLock(Path({str(lock)!r}), "example 2016"):
+            print("held", flush=True)
+            sys.stdin.read()
+        """
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = run_cli("run", "-r", "example", "-y", "2016", "--source", "simulate")
+        assert result.exit_code == 75
+        lines = _error_lines(result.stderr)
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(
+            f"try later: another glaciermap run of example 2016 is in progress (pid {holder.pid}, "
+            "started "
+        )
+        status = run_cli("run", "--status", "-r", "example", "-y", "2016")
+        assert f"running now: pid {holder.pid}" in status.stdout
+    finally:
+        holder.communicate("")
+    assert not (tmp_path / "workspace" / "raw" / "example").exists()
+
+
+def test_status_without_runs(run_cli):
+    result = run_cli("run", "--status")
+    assert result.exit_code == 0 and "no run yet" in result.stdout
