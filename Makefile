@@ -1,5 +1,5 @@
 # Two entry points that set everything up on a fresh machine:
-#   make demo   create .venv, install, run the pipeline on examples/ (offline, a few minutes on 2 cores)
+#   make demo   create .venv, install, run the annual update on examples/ (offline, a minute on 2 cores)
 #   make test   create .venv, install with the dev extras, run the tests (slow and gpu tests excluded)
 
 PYTHON ?= python3
@@ -19,17 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# --overwrite: a second `make demo` replaces the first one's outputs (the stack is a cache: rebuilt
-# only when the simulated products changed).
+# The annual update of the example region in one command: simulate (stands in for download),
+# preprocess, predict, vectorize, the inventory update against the scene's 2006 inventory, its changes
+# and the report, into the workspace $(DEMO). A second `make demo` finds every stage up to date.
 demo: $(STAMP)
-	$(BIN)/glaciermap simulate --region example --year 2016 --seed 0 -o $(DEMO)/scene --overwrite
-	$(BIN)/glaciermap preprocess $(DEMO)/scene -o $(DEMO)/stack --region example --year 2016 \
-		--inventory $(DEMO)/scene/truth/outlines.gpkg
-	$(BIN)/glaciermap predict unet3d --stack $(DEMO)/stack -o $(DEMO)/predict --device cpu --overwrite
-	$(BIN)/glaciermap evaluate unet3d --stack $(DEMO)/stack --split all --acquisitions 15
-	$(BIN)/glaciermap diff $(DEMO)/predict/outlines.gpkg $(DEMO)/scene/truth/inventory_2006.gpkg \
-		--region example -o $(DEMO)/diff.gpkg --plot $(DEMO)/diff.png --overwrite
-	@echo "demo outputs in $(DEMO)/: scene/ (HyP3 products + truth), stack/ (tile stacks + labels), predict/ (probability.tif, mask.tif, outlines.gpkg), diff.gpkg, diff.png"
+	$(BIN)/glaciermap -w $(DEMO) run --region example --year 2016 --source simulate --device cpu
+	@echo "demo workspace $(DEMO)/: raw/ (simulated HyP3 products + truth), stacks/, predictions/ (probability.tif, mask.tif, outlines.gpkg), inventory/example/2016/ (glaciers.gpkg, changes.gpkg, summary.json, report.html, item.json)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

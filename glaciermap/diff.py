@@ -166,8 +166,8 @@ def diff_inventories(
         The :class:`DiffResult`, with all layers in the metric CRS.
 
     Raises:
-        InputError: an input has no CRS or no polygons, ``crs`` is not a metric CRS, or a threshold is
-            negative.
+        InputError: an input has no CRS, the reference has no polygons, ``crs`` is not a metric CRS,
+            or a threshold is negative. NEW may be empty: every reference glacier then disappeared.
     """
     if not (min_front_area_km2 >= 0 and min_front_shift_m >= 0):
         raise InputError(
@@ -179,7 +179,8 @@ def diff_inventories(
     ref_label, reference = _frame_and_label(reference, "REFERENCE")
     work_crs = choose_metric_crs(reference, crs)
     ref = _prepare(reference, work_crs, ref_label)
-    new = _prepare(new, work_crs, new_label)
+    # No NEW ice at all is a result (every glacier disappeared), not bad input.
+    new = _prepare(new, work_crs, new_label, allow_empty=True)
     log.info("comparing in %s", _crs_label(work_crs))
 
     ref_geoms = np.asarray(ref.geometry.array, dtype=object)
@@ -424,11 +425,23 @@ class _Match:
     unmatched_parts: np.ndarray  # positions of NEW parts that overlap no reference glacier
 
 
+def polygonal(geoms: np.ndarray) -> np.ndarray:
+    """(N,) geometries with only their areal parts: a GeometryCollection becomes its (Multi)Polygon
+    (empty when it has no area); Polygons and MultiPolygons pass unchanged."""
+    out = np.asarray(geoms, dtype=object).copy()
+    for i in np.flatnonzero(shapely.get_type_id(out) == 7):  # GeometryCollection
+        parts = shapely.get_parts(shapely.get_parts(out[i]))  # members, then multi-part members
+        parts = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)]
+        out[i] = shapely.union_all(parts) if len(parts) else _EMPTY
+    return out
+
+
 def _match_parts(parts: np.ndarray, ref_geoms: np.ndarray) -> _Match:
     """Split connected NEW parts by the reference outlines and assign every piece to a glacier."""
     tree = shapely.STRtree(ref_geoms)
     part_idx, ref_idx = tree.query(parts, predicate="intersects")
-    inside = shapely.intersection(parts[part_idx], ref_geoms[ref_idx])
+    # Polygons that overlap and also touch along an edge intersect in a polygon plus that edge.
+    inside = polygonal(shapely.intersection(parts[part_idx], ref_geoms[ref_idx]))
     overlaps = shapely.area(inside) > _MIN_OVERLAP_M2
     matched = np.unique(part_idx[overlaps])
     unmatched = np.setdiff1d(np.arange(len(parts)), matched)
@@ -629,15 +642,18 @@ def _frame_and_label(data: gpd.GeoDataFrame | Inventory, role: str) -> tuple[str
     return role, data
 
 
-def _prepare(frame: gpd.GeoDataFrame, crs: CRS, label: str) -> gpd.GeoDataFrame:
+def _prepare(
+    frame: gpd.GeoDataFrame, crs: CRS, label: str, *, allow_empty: bool = False
+) -> gpd.GeoDataFrame:
     """Reproject, re-validate and give ids/names to one input.
 
     Reprojection can make a valid ring self-intersect at the millimetre scale, so geometries are
-    repaired again in the metric CRS; rows left without polygon area are dropped.
+    repaired again in the metric CRS; rows left without polygon area are dropped. ``allow_empty``:
+    an input without outlines is no error (NEW ice of a year in which no glacier was mapped).
     """
     if frame.crs is None:
         raise InputError(f"{label} has no CRS", "set one (e.g. with ogr2ogr -a_srs) and try again")
-    if len(frame) == 0:
+    if len(frame) == 0 and not allow_empty:
         raise InputError(f"{label} has no outlines", "give a file with glacier outline polygons")
     out = frame.to_crs(crs).reset_index(drop=True)
     geoms, repaired = repair_polygons(np.asarray(out.geometry.array, dtype=object))
@@ -645,7 +661,7 @@ def _prepare(frame: gpd.GeoDataFrame, crs: CRS, label: str) -> gpd.GeoDataFrame:
         log.info("%s: repaired %d geometries after reprojection", label, int(repaired.sum()))
     out = out.set_geometry(gpd.GeoSeries(geoms, crs=crs, index=out.index))
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if not keep.any():
+    if len(keep) and not keep.any():
         raise InputError(f"{label} has no polygon outlines", "give a file with glacier polygons")
     out = out.loc[keep].reset_index(drop=True)
     if "glacier_id" not in out.columns:

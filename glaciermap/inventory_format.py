@@ -87,7 +87,7 @@ SUMMARY_KEYS = (
     "largest_changes",  # the glaciers with the largest |change_km2|, rows of glaciers.gpkg's columns
     "fronts",  # flagged fronts: glacier_id, glac_name, kind, area_km2, shift_m, against
     "least_confident",  # the glaciers with the lowest mean_probability, to check by eye
-    "provenance",  # {products, dates, weights, weights_sha256, glaciermap_version, stack_inputs_hash}
+    "provenance",  # {products, dates, weights, weights_sha256, glaciermap_version}
     "outputs",  # file names written, relative to the year's folder
 )
 """Top-level keys of ``summary.json``."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import textwrap
@@ -34,15 +35,13 @@ def _error_lines(stderr: str) -> list[str]:
 # The real download path, against the fakes
 
 
-@pytest.fixture
-def services(tmp_path, monkeypatch):
+def _serve(tmp_path, monkeypatch, scenes, **hyp3_options):
+    """The fake CMR (listing ``scenes``), HyP3 and bucket, with the environment pointed at them."""
     asf_search = pytest.importorskip("asf_search")
     trustme = pytest.importorskip("trustme")
     from fakes.cmr import FakeCMR
     from fakes.hyp3 import FakeHyP3, FileBucket
     from fakes.server import FakeServer, ca_bundle
-
-    from glaciermap.simulate.catalogue import simulated_scenes
 
     monkeypatch.setattr(asf_search, "REPORT_ERRORS", False)
     ca = trustme.CA()
@@ -53,10 +52,19 @@ def services(tmp_path, monkeypatch):
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setattr("time.sleep", lambda s: None)
     with FakeServer(tls=ca) as cmr, FakeServer() as api, FakeServer() as files:
-        # The fake's products lie inside the example region.
-        FakeCMR(cmr, simulated_scenes(BUILTIN_REGIONS["example"], 2016, seed=0))
-        hyp3 = FakeHyP3(api, FileBucket(files), token=TOKEN, auto_advance=False)
+        FakeCMR(cmr, scenes)
+        hyp3 = FakeHyP3(api, FileBucket(files), token=TOKEN, **hyp3_options)
         yield cmr, hyp3, (cmr, api, files)
+
+
+@pytest.fixture
+def services(tmp_path, monkeypatch):
+    """Random products (the download path, not the pictures, is under test)."""
+    from glaciermap.simulate.catalogue import simulated_scenes
+
+    # The fake's products lie inside the example region.
+    scenes = simulated_scenes(BUILTIN_REGIONS["example"], 2016, seed=0)
+    yield from _serve(tmp_path, monkeypatch, scenes, auto_advance=False)
 
 
 def _asf_args(services, *more: str) -> list[str]:
@@ -92,10 +100,13 @@ def test_pending_hyp3_jobs_exit_75_then_the_year_completes_then_nothing_is_sent(
     hyp3.finish()
     done = run_cli(*_asf_args(services))
     assert done.exit_code == 0, done.stderr
-    assert "example 2016: ran download, preprocess, predict, vectorize" in done.stdout
+    assert "example 2016: ran download, preprocess, predict, vectorize, update, diff, report" in (
+        done.stdout
+    )
     workspace = tmp_path / "workspace"
     outlines = workspace / "predictions" / "example" / "2016" / "unet3d-3acq" / "outlines.gpkg"
-    assert outlines.is_file() and str(outlines) in done.stdout
+    report = workspace / "inventory" / "example" / "2016" / "report.html"
+    assert outlines.is_file() and report.is_file() and str(report) in done.stdout
 
     requests = [len(server.log) for server in servers]
     files = _mtimes(workspace)
@@ -127,6 +138,100 @@ def _status_rows(text: str) -> dict[str, list[str]]:
         if len(cells) == 6 and cells[0]:
             rows[cells[0]] = cells[1:]
     return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Two consecutive years through the real download path, with the simulator's products
+
+
+@pytest.fixture(scope="module")
+def simulated_years(tmp_path_factory):
+    """The example region's 2016 and 2017 (seed 0, the three slots around 1 August) as HyP3 zips."""
+    from glaciermap.calendar import chosen_slots
+    from glaciermap.simulate.scene import simulate_year
+
+    root = tmp_path_factory.mktemp("simulated")
+    region = BUILTIN_REGIONS["example"]
+    for year in (2016, 2017):
+        slots = chosen_slots(year, 3)  # the ones `--acquisitions 3` downloads
+        simulate_year(region, year, root / str(year), slots=slots, cross_pol=False, workers=2)
+    return root
+
+
+@pytest.fixture
+def year_services(tmp_path, monkeypatch, simulated_years):
+    """CMR lists both years' passes; HyP3 answers each job with the simulated product of that pass
+    and moves jobs along each time it is asked (so ``--wait`` finishes)."""
+    from fakes.simulated import SimulatedProducts
+
+    from glaciermap.simulate.catalogue import simulated_scenes
+
+    region = BUILTIN_REGIONS["example"]
+    scenes = [s for y in (2016, 2017) for s in simulated_scenes(region, y, seed=0)]
+    products = SimulatedProducts(simulated_years / "2016", simulated_years / "2017")
+    yield from _serve(tmp_path, monkeypatch, scenes, auto_advance=True, products=products)
+
+
+def test_two_consecutive_years_keep_ids_report_changes_and_show_in_history(
+    run_cli, year_services, simulated_years, tmp_path
+):
+    import geopandas as gpd
+
+    from glaciermap.inventory_format import (
+        CHANGE_LAYERS,
+        CHANGES_GPKG,
+        GLACIERS_GPKG,
+        SUMMARY_JSON,
+    )
+
+    reference = simulated_years / "2016" / "truth" / "inventory_2006.gpkg"
+    reference_ids = set(gpd.read_file(reference)["glac_id"])
+    workspace = tmp_path / "workspace"
+    inventory = workspace / "inventory" / "example"
+
+    first = run_cli(*_asf_args(year_services, "--reference", str(reference), "--wait"))
+    assert first.exit_code == 0, first.stderr
+    year1 = gpd.read_file(inventory / "2016" / GLACIERS_GPKG)
+    carried = year1[year1["status"] != "new"]
+    # Year 1 takes its ids (and names) from the reference.
+    assert set(carried["glacier_id"]) <= reference_ids
+    assert carried["area_km2"].sum() > 0.9 * year1["area_km2"].sum()
+    assert set(year1.loc[year1["status"] == "new", "glacier_id"]).isdisjoint(reference_ids)
+    summary1 = json.loads((inventory / "2016" / SUMMARY_JSON).read_text())
+    assert summary1["previous_year"] is None and summary1["reference"] == reference.name
+
+    args = _asf_args(year_services, "--reference", str(reference), "--wait")
+    second = run_cli(*[("2017" if a == "2016" else a) for a in args])
+    assert second.exit_code == 0, second.stderr
+    assert "example 2017: ran download, preprocess, predict" in second.stdout
+    year2 = gpd.read_file(inventory / "2017" / GLACIERS_GPKG)
+    # Year 2 keeps year 1's ids: every glacier that is not new or a split part has one of them.
+    kept = year2[~year2["status"].isin(["new", "split"])]
+    assert len(kept) > 0 and set(kept["glacier_id"]) <= set(year1["glacier_id"])
+    assert kept["area_km2"].sum() > 0.9 * year2["area_km2"].sum()
+    unchanged = year2[year2["status"] == "unchanged"]
+    assert set(unchanged["glacier_id"]) <= set(year1["glacier_id"])
+    same = year1.set_index("glacier_id")["area_km2"].reindex(kept["glacier_id"])
+    change = kept.set_index("glacier_id")["change_km2"]
+    assert change.round(6).equals((kept.set_index("glacier_id")["area_km2"] - same).round(6))
+    # ... and reports its changes against year 1.
+    summary2 = json.loads((inventory / "2017" / SUMMARY_JSON).read_text())
+    assert summary2["previous_year"] == 2016
+    assert summary2["totals"]["glaciers"] == len(year2)
+    against = set()
+    for layer in CHANGE_LAYERS:
+        against |= set(gpd.read_file(inventory / "2017" / CHANGES_GPKG, layer=layer)["against"])
+    assert "previous" in against
+
+    history = run_cli("history", "-r", "example", "--json")
+    assert history.exit_code == 0, history.stderr
+    document = json.loads(history.stdout)
+    assert document["years"] == [2016, 2017]
+    rows = document["rows"]
+    for glacier_id in kept["glacier_id"]:
+        assert {r["year"] for r in rows if r["glacier_id"] == glacier_id} == {2016, 2017}
+    table = run_cli("history", "-r", "example")
+    assert table.exit_code == 0 and "2016" in table.stdout and "2017" in table.stdout
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -481,3 +481,26 @@ def test_cli_module_imports_no_heavy_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_new_ice_at_all_means_every_reference_glacier_disappeared() -> None:
+    """A year in which no glacier was mapped (an empty outline layer) is a result, not bad input."""
+    ref = _frame(["A", "B"], [_box(0, 0, 1000, 1000), _box(2000, 0, 3000, 1000)])
+    empty = _frame([], [])
+    result = diff_inventories(empty, ref, crs="EPSG:32633")
+    assert result.glaciers["status"].tolist() == ["disappeared", "disappeared"]
+    assert result.summary["totals"]["area_new_km2"] == 0
+    assert len(result.new_outlines) == 0
+
+
+def test_new_ice_that_only_touches_a_reference_edge_gives_polygons_only() -> None:
+    """An L-shaped NEW outline overlaps R1 and R2, and runs along R1's edge where its ice is R2's:
+    R1's share of it is a polygon plus a line, and the line must not reach the outlines (GeoPackage
+    layers of MultiPolygons)."""
+    r1, r2 = _box(0, 0, 1000, 1000), _box(1000, -500, 2500, 500)
+    ell = shapely.union_all([_box(500, 0, 2000, 500), _box(1000, 500, 2000, 1000)])
+    result = diff_inventories(_frame(["L"], [ell]), _frame(["R1", "R2"], [r1, r2]))
+    types = set(shapely.get_type_id(result.new_outlines.geometry.array))
+    assert types <= {3, 6}, result.new_outlines.geometry.geom_type.tolist()
+    assert _row(result, "R1")["area_new_km2"] == pytest.approx(0.25)
+    assert _row(result, "R2")["area_new_km2"] == pytest.approx(1.0)

@@ -422,3 +422,17 @@ def test_cli_min_acquisitions_and_input_dir_errors(run_cli, sim, tmp_path):
     assert _error_lines(result.stderr) == 1
     result = run_cli("preprocess", sim, "--region", "example")
     assert result.exit_code == 2 and "pass -o" in result.stderr
+
+
+def test_a_moved_folder_of_products_and_stack_stays_up_to_date(sim, tmp_path):
+    """The inputs hash names products by file name, size and time, not by absolute path: a workspace
+    moved or restored from a backup (times kept) does not rebuild its stacks."""
+    from glaciermap.preprocess.stack import build_stack
+
+    first = build_stack(REGION, sim, tmp_path / "a" / "stack", year=YEAR, n_slots=SLOTS)
+    shutil.copytree(sim, tmp_path / "b" / "products")  # copy2: modification times kept
+    shutil.copytree(tmp_path / "a" / "stack", tmp_path / "b" / "stack")
+    moved = build_stack(
+        REGION, tmp_path / "b" / "products", tmp_path / "b" / "stack", year=YEAR, n_slots=SLOTS
+    )
+    assert moved.skipped and moved.meta.inputs_hash == first.meta.inputs_hash

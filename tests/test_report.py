@@ -314,3 +314,49 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     assert screenshot.stat().st_size > 50_000  # a rendered page, not a blank one
     if os.environ.get("GLACIERMAP_KEEP_SCREENSHOT"):
         shutil.copy(screenshot, os.environ["GLACIERMAP_KEEP_SCREENSHOT"])
+
+
+def test_a_glacier_gone_since_the_reference_only_is_not_this_year_s_change(
+    workspace, tmp_path: Path
+) -> None:
+    """In a later year, changes.gpkg also lists what disappeared since the *reference*; the largest
+    changes compare with the previous year, like the map and change_km2."""
+    import geopandas as gpd
+    import shapely
+
+    from glaciermap.inventory_format import CHANGE_LAYERS, CHANGES_GPKG
+    from glaciermap.io.vector import write_gpkg
+
+    year_dir = tmp_path / "inventory" / "example" / "2021"
+    shutil.copytree(workspace["inventory"] / "2021", year_dir)
+    shutil.copytree(workspace["inventory"] / "2020", year_dir.parent / "2020")
+    changes = year_dir / CHANGES_GPKG
+    layers = {name: gpd.read_file(changes, layer=name) for name in CHANGE_LAYERS}
+    old = layers["disappeared"]
+    gone_long_ago = gpd.GeoDataFrame(
+        {
+            "glacier_id": ["G9"],
+            "glac_name": ["Gammelbreen"],
+            "against": ["reference"],
+            "kind": ["disappeared"],
+            "area_km2": [2.5],  # larger than any change this year
+            "shift_m": [None],
+            "front": [False],
+        },
+        geometry=[shapely.box(0, 0, 100, 100)],
+        crs=old.crs,
+    )
+    layers["disappeared"] = gpd.GeoDataFrame(
+        pd_concat([old, gone_long_ago]), geometry="geometry", crs=old.crs
+    )
+    write_gpkg(changes, layers)
+    page = write_report(year_dir, region="example", year=2021)
+    largest = _body(_parse(page).tables["largest-changes"])
+    assert "G9" not in [row[0] for row in largest]
+    assert [row[0] for row in largest] == ["G1", "G2", "G6"]
+
+
+def pd_concat(frames):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)

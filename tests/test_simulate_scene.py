@@ -176,3 +176,16 @@ def test_landscape_around_a_real_inventory(tmp_path, shared_data):
     # The example region (x 430–436 km, y 8752–8758 km) holds parts of these NPI glaciers.
     assert {"Edithbreen", "Austre Lovenbreen"} & names
     assert result.rtc_products
+
+
+def test_chosen_slots_are_the_same_products_as_in_any_other_choice(tmp_path):
+    """``slots=`` picks passes out of the whole year's plan: a slot's products do not depend on which
+    other slots are simulated with it (the fake HyP3 serves them for the slots `download` orders)."""
+    both = simulate_year(EXAMPLE, 2016, tmp_path / "a", seed=0, slots=[8, 9], cross_pol=False)
+    one = simulate_year(EXAMPLE, 2016, tmp_path / "b", seed=0, slots=[9], cross_pol=False)
+    assert {a.slot for a in both.plan.acquisitions} == {8, 9}
+    assert {a.slot for a in one.plan.acquisitions} == {9}
+    for product in (*one.rtc_products, *one.insar_products):
+        assert product.read_bytes() == (tmp_path / "a" / product.name).read_bytes()
+    with pytest.raises(InputError, match="slots"):
+        simulate_year(EXAMPLE, 2016, tmp_path / "c", slots=[15])

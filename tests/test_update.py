@@ -572,3 +572,16 @@ def test_the_update_uses_a_region_crs_other_than_the_inputs(tmp_path):
     assert result.glaciers.crs.to_epsg() == 32633
     assert result.glaciers["glacier_id"].tolist() == ["T-2020-0001"]
     assert result.glaciers["area_km2"].iloc[0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_an_empty_outline_file_is_a_year_without_glaciers(tmp_path):
+    """vectorize writes an empty layer when the mask holds no glacier: every glacier disappeared."""
+    import geopandas as gpd
+
+    previous = _write(tmp_path / "previous.gpkg", [_box(0, 0, 1000, 1000)], ["G1"], ["Gone"])
+    empty = tmp_path / "outlines.gpkg"
+    gpd.GeoDataFrame({"id": []}, geometry=[], crs=EXAMPLE.crs).to_file(empty, layer="outlines")
+    result = update_glaciers(
+        empty, None, tmp_path / "y", region=EXAMPLE, year=2017, previous=previous
+    )
+    assert len(result.glaciers) == 0 and result.disappeared["glacier_id"].tolist() == ["G1"]

@@ -170,8 +170,8 @@ def _print_result(state: AppState, result: RunResult) -> None:
         if result.skipped:
             line += f" ({', '.join(result.skipped)} up to date)"
     last = list(result.outputs.values())[-1] if result.outputs else []  # the last stage's
-    if len(last) == 1:
-        line += f" → {last[0]}"
+    if last:
+        line += f" → {last[0]}"  # the report, once the run went through
     state.out.print(line, markup=False, highlight=False)
 
 

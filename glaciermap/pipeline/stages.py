@@ -12,9 +12,8 @@ exactly when what it reads changed (new weights rerun predict, which rewrites ma
 vectorize; preprocess stays), a download that found nothing new reruns nothing after it, and
 ``--force NAME`` marks that stage and every later one.
 
-Adding a stage (the inventory update, the report) is a few lines: write its three functions (in their
-own module), build ``Stage("update", update_inputs, update_run, update_outputs)`` and list it in
-:data:`PIPELINE`; ``notify_after`` names the stage after which ``--on-change`` looks at summary.json.
+The inventory stages (update, diff, report) live in :mod:`glaciermap.pipeline.inventory_stages`;
+``notify_after`` names the stage after which ``--on-change`` looks at summary.json (``diff``).
 """
 
 from __future__ import annotations
@@ -28,6 +27,17 @@ from glaciermap import __version__
 from glaciermap.calendar import DEFAULT_SLOTS
 from glaciermap.errors import InputError
 from glaciermap.pipeline.context import PREDICT_RECORD_NAME, RunContext
+from glaciermap.pipeline.inventory_stages import (
+    diff_inputs,
+    diff_outputs,
+    diff_run,
+    report_inputs,
+    report_outputs,
+    report_run,
+    update_inputs,
+    update_outputs,
+    update_run,
+)
 from glaciermap.pipeline.sources import run_source, source_inputs, source_outputs
 
 STAMP_KEY = "run"
@@ -229,20 +239,26 @@ PREPROCESS = Stage("preprocess", preprocess_inputs, preprocess_run, preprocess_o
 PREDICT = Stage("predict", predict_inputs, predict_run, predict_outputs)
 VECTORIZE = Stage("vectorize", vectorize_inputs, vectorize_run, vectorize_outputs)
 
-STAGES: tuple[Stage, ...] = (DOWNLOAD, PREPROCESS, PREDICT, VECTORIZE)
-PIPELINE = Pipeline(STAGES, notify_after=None)
-"""What ``glaciermap run`` runs. The inventory update and the report join it as
-``Pipeline((*STAGES, UPDATE, REPORT), notify_after="update")``."""
+UPDATE = Stage("update", update_inputs, update_run, update_outputs)
+DIFF = Stage("diff", diff_inputs, diff_run, diff_outputs)
+REPORT = Stage("report", report_inputs, report_run, report_outputs)
+
+STAGES: tuple[Stage, ...] = (DOWNLOAD, PREPROCESS, PREDICT, VECTORIZE, UPDATE, DIFF, REPORT)
+PIPELINE = Pipeline(STAGES, notify_after="diff")
+"""What ``glaciermap run`` runs; ``--on-change`` looks at summary.json after ``diff`` wrote it."""
 
 __all__ = [
+    "DIFF",
     "DOWNLOAD",
     "PIPELINE",
     "PREDICT",
     "PREDICT_SETTINGS",
     "PREPROCESS",
     "PREPROCESS_SETTINGS",
+    "REPORT",
     "STAGES",
     "STAMP_KEY",
+    "UPDATE",
     "VECTORIZE",
     "Pipeline",
     "Stage",

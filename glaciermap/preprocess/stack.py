@@ -118,15 +118,17 @@ def inputs_hash(
     inventory: Path | None,
     split_file: Path | None,
 ) -> str:
-    """sha256 over the products (path, size, mtime), the region, the parameters and the side files."""
+    """sha256 over the products (name, size, mtime), the region, the parameters and the side files.
+
+    Products by their file name, not their absolute path: a workspace that is moved or restored from a
+    backup (which keeps modification times) keeps its stacks up to date.
+    """
     from glaciermap import __version__
 
     payload = {
         "format": STACK_FORMAT,
         "version": __version__,
-        "products": sorted(
-            [str(Path(r.path).resolve()), int(r.size), int(r.mtime_ns)] for r in records
-        ),
+        "products": sorted([Path(r.path).name, int(r.size), int(r.mtime_ns)] for r in records),
         "region": dataclasses.asdict(region),
         "year": year,
         "parameters": parameters,

@@ -173,6 +173,11 @@ def _largest_changes(outputs: YearOutputs) -> pd.DataFrame:
 
     glaciers = pd.DataFrame(outputs.glaciers.drop(columns="geometry"))
     gone = outputs.changes["disappeared"]
+    # The same baseline as the glaciers' change_km2: the previous year, else the reference (a
+    # glacier gone since the reference but already absent last year did not disappear this year).
+    against = "previous" if outputs.previous_year is not None else "reference"
+    if "against" in gone.columns:
+        gone = gone.loc[gone["against"] == against]
     if len(gone):
         gone_rows = pd.DataFrame(
             {

@@ -30,7 +30,7 @@ import logging
 import math
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +139,7 @@ def simulate_year(
     seed: int = 0,
     outlines: str | os.PathLike[str] | None = None,
     n_acquisitions: int = DEFAULT_SLOTS,
+    slots: Sequence[int] | None = None,
     cross_pol: bool = True,
     workers: int = 1,
     progress: ProgressCallback | None = None,
@@ -152,7 +153,10 @@ def simulate_year(
         seed: random seed; everything is reproducible from it.
         outlines: a real inventory to build the landscape around (any file the inventory reader takes);
             None makes a procedural landscape.
-        n_acquisitions: number of 24-day slots (15 spans the year).
+        n_acquisitions: number of 24-day slots from 1 January (15 spans the year).
+        slots: simulate only these 0-based slots of the whole year's plan instead, e.g. the ones
+            ``download --acquisitions N`` fetches (:func:`glaciermap.calendar.chosen_slots`); their
+            products are the same bytes as in the whole year's simulation.
         cross_pol: also write the cross-polarised band (HV or VH).
         workers: processes simulating passes in parallel (forked by :func:`glaciermap.workers.map_tasks`;
             the files are the same for any number).
@@ -173,30 +177,42 @@ def simulate_year(
             f"{n_acquisitions} acquisitions do not fit in a year of 24-day slots",
             f"give 1 to {MAX_SLOTS}",
         )
+    if slots is not None and not all(0 <= s < MAX_SLOTS for s in slots):
+        raise InputError(
+            f"slots {list(slots)} are not 0 to {MAX_SLOTS - 1}", "give slots of the year"
+        )
     bounds = grid_bounds(region)
     out = Path(out_dir)
     _prepare_output(out)
     streams = random_streams(seed, region.name, year)
 
     landscape = _build_landscape(region, bounds, outlines, streams["landscape"])
-    plan = plan_for_region(region, landscape.bounds, year, n_acquisitions, streams["plan"])
+    n_plan = DEFAULT_SLOTS if slots is not None else n_acquisitions
+    year_plan = plan_for_region(region, landscape.bounds, year, n_plan, streams["plan"])
     from glaciermap.simulate import physics
 
     climate = physics.draw_year_climate(streams["climate"])
     levels = physics.draw_surface_levels(streams["levels"])
 
-    steps = len(plan.acquisitions) + 1
-    pass_seeds = streams["passes"].integers(0, 2**63, size=len(plan.acquisitions))
-    geometry = {s.name: _stripe_geometry(landscape, plan, s) for s in plan.stripes}
+    # Every pass of the plan has its seed, drawn before choosing: a subset of slots gives the same
+    # products as the whole year does for those slots.
+    pass_seeds = streams["passes"].integers(0, 2**63, size=len(year_plan.acquisitions))
+    keep = set(slots) if slots is not None else set(range(n_plan))
+    chosen = [i for i, a in enumerate(year_plan.acquisitions) if a.slot in keep]
+    plan = dataclasses.replace(
+        year_plan, acquisitions=tuple(year_plan.acquisitions[i] for i in chosen)
+    )
+    steps = len(chosen) + 1
+    geometry = {s.name: _stripe_geometry(landscape, year_plan, s) for s in year_plan.stripes}
     # Forked workers inherit the landscape and the stripe geometry (hundreds of MB on large regions)
     # instead of unpickling them. Each pass draws from its own seeded stream, so the files do not depend
     # on the number of workers or the order in which passes finish.
     passes = map_tasks(
         _one_pass,
-        list(range(len(pass_seeds))),
+        chosen,
         workers=workers,
         setup=_PassInputs,
-        setup_args=(landscape, plan, geometry, climate, levels, pass_seeds, out, cross_pol),
+        setup_args=(landscape, year_plan, geometry, climate, levels, pass_seeds, out, cross_pol),
         start_method="fork",
         ordered=False,
     )
@@ -204,18 +220,19 @@ def simulate_year(
     with closing(passes):
         for done, (index, result) in enumerate(passes, start=1):
             results[index] = result
-            acquisition = plan.acquisitions[index]
+            acquisition = year_plan.acquisitions[index]
             if progress is not None:
                 progress(
                     done,
                     steps,
                     f"{acquisition.date} stripe {acquisition.stripe.name} ({result[2]})",
                 )
-    rtc_paths = [results[i][0] for i in range(len(pass_seeds))]
-    insar_paths = [results[i][1] for i in range(len(pass_seeds))]
+    rtc_paths = [results[i][0] for i in chosen]
+    insar_paths = [results[i][1] for i in chosen]
     crs_counts: dict[str, int] = {}
     records = []
-    for index, acquisition in enumerate(plan.acquisitions):
+    for index in chosen:
+        acquisition = year_plan.acquisitions[index]
         rtc, insar, crs = results[index]
         crs_counts[crs] = crs_counts.get(crs, 0) + 1
         records.append(

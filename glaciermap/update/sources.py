@@ -26,10 +26,25 @@ PathLike = str | os.PathLike[str]
 
 
 def read_outlines(path: PathLike, region: Region) -> Inventory:
-    """This year's outlines (``outlines.gpkg`` from vectorize, or any outline file), in the region's CRS."""
-    from glaciermap.io.inventory import read_inventory
+    """This year's outlines (``outlines.gpkg`` from vectorize, or any outline file), in the region's CRS.
 
-    return _matching_columns(read_inventory(Path(path), crs=region.crs))
+    An outline file without features is a year in which no glacier was mapped (vectorize writes an
+    empty layer then): every glacier of the baseline disappeared, which is a result, not bad input.
+    """
+    import geopandas as gpd
+
+    from glaciermap.io.inventory import Inventory, read_inventory
+    from glaciermap.io.vector import read_frame
+
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".gpkg":
+        frame = read_frame(path)
+        if len(frame) == 0 and isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
+            empty = gpd.GeoDataFrame(
+                {"glacier_id": [], "glacier_name": []}, geometry=[], crs=frame.crs
+            ).to_crs(region.crs)
+            return Inventory(empty, path, "generic", None, 0, 0)
+    return _matching_columns(read_inventory(path, crs=region.crs))
 
 
 def read_previous(path: PathLike, region: Region) -> Inventory:

@@ -53,8 +53,8 @@ def write_summary(
         region: the region's name. year: the inventory's year.
         previous_year: the year the update compared with, or None on the first year.
         reference: the reference inventory (its file name is recorded), or None.
-        provenance: JSON-ready ``{products, dates, weights, weights_sha256, glaciermap_version,
-            stack_inputs_hash}`` from the caller, written as given.
+        provenance: JSON-ready ``{products, dates, weights, weights_sha256, glaciermap_version}``
+            from the caller, written as given.
         outputs: more file names of the year's folder to list (e.g. ``report.html``); ``glaciers.gpkg``,
             ``changes.gpkg`` (when present) and ``summary.json`` are always listed.
 

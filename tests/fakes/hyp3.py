@@ -183,8 +183,11 @@ class FakeHyP3:
         auto_advance: bool = False,
         expires_after: dt.timedelta = dt.timedelta(days=14),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        products: Callable[[str, list[str], Path], Path] = product_zip,
     ) -> None:
+        """``products(job_type, granules, folder)`` makes (or finds) a finished job's zip."""
         self.api = api
+        self.products = products
         self.bucket = bucket
         self.token = token
         self.login = login
@@ -317,7 +320,7 @@ class FakeHyP3:
     def _succeed(self, job: dict[str, Any]) -> None:
         key = f"{job['job_type']}:{','.join(job['job_parameters']['granules'])}"
         if key not in self._zips:
-            path = product_zip(job["job_type"], job["job_parameters"]["granules"], self._products)
+            path = self.products(job["job_type"], job["job_parameters"]["granules"], self._products)
             self._zips[key] = (path.name, path.read_bytes())
         filename, data = self._zips[key]
         url = self.bucket.put(f"/files/{job['job_id']}/{filename}", data)

@@ -175,7 +175,6 @@ def write_year(
             "weights": "unet3d",
             "weights_sha256": "ab" * 32,
             "glaciermap_version": "0.1.0",
-            "stack_inputs_hash": "cd" * 32,
         },
         "outputs": [GLACIERS_GPKG, CHANGES_GPKG, SUMMARY_JSON],
     }
