@@ -51,6 +51,7 @@ orbit = "ascending"
 
 def by_hand(region, options, out: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """The run's stages called directly, with the run's settings; seconds per stage."""
+    from glaciermap.calendar import chosen_slots
     from glaciermap.models.lookup import resolve_weights
     from glaciermap.pipeline.stages import PREDICT_SETTINGS, PREPROCESS_SETTINGS
     from glaciermap.predict.engine import PredictConfig, predict_stack
@@ -69,7 +70,7 @@ def by_hand(region, options, out: Path) -> dict[str, float]:  # type: ignore[no-
         YEAR,
         raw,
         seed=options.seed,
-        n_acquisitions=options.acquisitions,
+        slots=chosen_slots(YEAR, options.acquisitions),
         cross_pol=False,
         workers=workers,
     )

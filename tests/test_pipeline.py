@@ -201,7 +201,7 @@ def tiny(tmp_path_factory) -> Path:
     return workspace.root
 
 
-def test_new_weights_rerun_predict_and_vectorize_not_preprocess(tiny, tmp_path):
+def test_new_weights_rerun_predict_and_every_stage_after_it_not_preprocess(tiny, tmp_path):
     root = copy_workspace(tiny, tmp_path / "ws")
     shipped = ROOT / "weights" / "ablation"
     mine = tmp_path / "mine"
@@ -384,10 +384,12 @@ KILLER = textwrap.dedent(
 
 
     def replace(self, target):
-        # The first temporary file of the stage about to take its final name: kill the run (from a
-        # forked worker too: it kills its parent, then dies with it).
+        # The first temporary file of the stage about to take its final name: kill the run. A
+        # forked worker kills its parent, then itself at once (the parent-death signal would come a
+        # moment later, after this very rename).
         if inside[0] and AT == "writing" and is_temporary_name(self.name):
             os.kill(MAIN, signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
         return _replace(self, target)
 
 

@@ -85,8 +85,7 @@ def run(
     acquisitions: Annotated[
         int,
         typer.Option(
-            help="24-day slots to fill: 15 spans the year; fewer are taken around 1 August (the "
-            "simulator's from January).",
+            help="24-day slots to fill: 15 spans the year; fewer are taken around 1 August.",
             min=1,
             max=15,
         ),
@@ -106,7 +105,9 @@ def run(
     hyp3_url: Annotated[str, typer.Option(help="HyP3 API to order from.")] = HYP3_API,
 ) -> None:
     """Map a region's year and keep its inventory up to date: download (or import, or simulate),
-    preprocess, predict, vectorize.
+    preprocess, predict, vectorize, update (inventory/REGION/YEAR/glaciers.gpkg, glacier ids kept from
+    the year before or the reference), diff (changes.gpkg, summary.json) and report (report.html, a
+    STAC item and catalog).
 
     Each stage is stamped in the workspace's catalog with a hash of its inputs (products, weights
     sha256, options, code version), so a repeated run skips every finished stage and a changed input

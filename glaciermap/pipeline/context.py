@@ -52,8 +52,8 @@ class RunOptions:
         source: ``asf`` (search ASF, order HyP3, fetch), ``simulate`` (the simulator into raw/, for
             demos and tests), or a folder of HyP3 product zips to import.
         reference: the inventory whose ids the first year keeps (used by the inventory update).
-        acquisitions: 24-day slots to fill (15 spans the year; fewer: ASF's are taken around 1 August,
-            the simulator's from January).
+        acquisitions: 24-day slots to fill (15 spans the year; fewer are taken around 1 August,
+            from ASF and from the simulator alike: :func:`glaciermap.calendar.chosen_slots`).
         wait: block until HyP3 has processed every job instead of exiting with 75.
         poll_seconds: seconds between HyP3 checks with ``wait``.
         force: rerun this stage and every stage after it.

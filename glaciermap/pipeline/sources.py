@@ -101,6 +101,7 @@ def _import(ctx: RunContext, folder: Path) -> None:
 
 
 def _simulate(ctx: RunContext) -> None:
+    from glaciermap.calendar import chosen_slots
     from glaciermap.simulate.scene import simulate_year
 
     result = simulate_year(
@@ -108,7 +109,7 @@ def _simulate(ctx: RunContext) -> None:
         ctx.year,
         ctx.raw_dir,
         seed=ctx.options.seed,
-        n_acquisitions=ctx.options.acquisitions,
+        slots=chosen_slots(ctx.year, ctx.options.acquisitions),  # the slots ASF's would fill
         cross_pol=False,  # preprocess reads the co-polarised band only
         workers=ctx.workers,
     )
