@@ -216,7 +216,7 @@ def part_monai(
     model.eval()
     prepared = for_inference(model)
     meta = StackMeta.read(stack)
-    means, stds = card.statistics(meta.channels)
+    means, stds = card.input_statistics(meta)
     mean, std = np.asarray(means, dtype=np.float32), np.asarray(stds, dtype=np.float32)
     t, c = int(card.n_times or meta.n_slots), len(meta.channels)
     reader = StackWindows(meta.vrt_path, meta.bands(range(t)), t, mean, std)

@@ -32,6 +32,8 @@ def test_invalid_cards_are_one_line(tmp_path):
         (json.dumps({**good, "n_times": "fifteen"}), "n_times is not a whole number"),
         (json.dumps({**good, "channels": "copol_db"}), "channels is not a list"),
         (json.dumps({**good, "normalisation": [1, 2]}), "normalisation is not an object"),
+        (json.dumps({**good, "training_data": [1]}), "training_data is not an object or a list"),
+        (json.dumps({**good, "init": "unet3d"}), "init is not an object"),
     ]:
         path.write_text(broken)
         with pytest.raises(InputError, match=message):
@@ -55,6 +57,44 @@ def test_unknown_keys_survive_and_statistics_are_checked(tmp_path):
     assert card.statistics(["copol_db"]) == ([-12.0], [4.0])
     with pytest.raises(InputError, match="no normalisation statistics for copol_db, coherence"):
         card.statistics(["copol_db", "coherence"])
+
+
+def test_training_data_old_and_new_and_normalisation_modes(tmp_path):
+    from glaciermap.stack_format import ChannelNorm, StackGrid, StackMeta
+
+    old = ModelCard.read(WEIGHTS / "unet3d")  # one stack, as an object
+    [stack] = old.training_stacks
+    assert stack["region"] == "synthetic" and stack["year"] == 2016
+    assert old.normalisation_mode == "global"
+    stacks = [{"name": "a-2016", "region": "a", "year": 2016}, {"name": "a-2017", "year": 2017}]
+    new = ModelCard(architecture="unet3d", arguments={}, training_data=stacks)
+    new.write(tmp_path / "n")
+    read = ModelCard.read(tmp_path / "n")
+    assert read == new and read.training_stacks == stacks
+    assert json.loads((tmp_path / "n.json").read_text())["training_data"] == stacks
+    assert ModelCard(architecture="unet3d", arguments={}).training_stacks == []
+    # Global cards normalise every stack with their statistics; per-stack cards with the stack's.
+    meta = StackMeta(
+        region=StackGrid("r", "EPSG:32633", (0.0, 0.0), 1000.0, 10.0, "R"),
+        year=2017,
+        dates=(),
+        tiles=(),
+        splits={},
+        normalisation={"copol_db": ChannelNorm(-7.0, 3.0), "coherence": ChannelNorm(0.4, 0.2)},
+    )
+    norm = {"copol_db": {"mean": -12.0, "std": 4.0}, "coherence": {"mean": 0.5, "std": 0.25}}
+    glob = ModelCard(architecture="unet3d", arguments={}, normalisation=norm)
+    assert glob.input_statistics(meta) == ([-12.0, 0.5], [4.0, 0.25])
+    per = ModelCard(
+        architecture="unet3d", arguments={}, normalisation={"mode": "per-stack", "tiles": "train"}
+    )
+    assert per.normalisation_mode == "per-stack"
+    assert per.input_statistics(meta) == ([-7.0, 0.4], [3.0, 0.2])
+    with pytest.raises(InputError, match="its own statistics"):
+        per.statistics(["copol_db"])
+    odd = ModelCard(architecture="unet3d", arguments={}, normalisation={"mode": "weekly"})
+    with pytest.raises(InputError, match="mode 'weekly' is unknown"):
+        odd.input_statistics(meta)
 
 
 def test_evaluations_are_replaced_by_key():

@@ -5,8 +5,11 @@
     architecture, arguments   the registry name and init arguments that rebuild the network
     n_times, channels         the dates T and channel names it was trained on
     sha256                    of the tensors file (checked before loading)
-    normalisation             per channel mean/std the inputs were normalised with (stack.json's form)
-    summary, training_data, recipe, metrics, training_run   what the trainer records
+    normalisation             how inputs are normalised: ``mode`` "global" (per channel mean/std
+                              recorded here, stack.json's form; cards without a mode) or "per-stack"
+                              (each stack with its own stack.json statistics)
+    summary, training_data, recipe, metrics, training_run, init   what the trainer records
+                              (training_data: a list of stacks; older cards hold one object)
     evaluation                scores recorded by ``glaciermap evaluate --record``
 
 :class:`ModelCard` is the only type that reads, validates and writes cards; unknown keys are kept, so a
@@ -22,16 +25,24 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glaciermap.errors import InputError
 from glaciermap.io.files import atomic_output
 from glaciermap.stack_format import CHANNELS
 
+if TYPE_CHECKING:
+    from glaciermap.stack_format import StackMeta
+
 DEFAULT_CHANNELS = CHANNELS
+GLOBAL = "global"
+"""Normalisation mode: every stack with the statistics recorded in the card (the default)."""
+PER_STACK = "per-stack"
+"""Normalisation mode: every stack with its own ``stack.json`` statistics."""
+NORMALISATION_MODES = (GLOBAL, PER_STACK)
 _SUFFIXES = (".safetensors", ".json")
 _RETRAIN = "re-download or retrain the weights"
-_OPTIONAL = ("normalisation", "summary", "training_data", "recipe", "metrics", "training_run")
+_OPTIONAL = ("normalisation", "summary", "recipe", "metrics", "training_run", "init")
 EVALUATION_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn", "n_times", "dates")
 """What an evaluation entry records besides its key (stack, split, tiles)."""
 
@@ -54,8 +65,11 @@ class ModelCard:
     Attributes:
         architecture: registry name. arguments: init arguments. sha256: of the tensors file.
         n_times: dates the model was trained on (None: not recorded). channels: channel names.
-        normalisation: ``{"tiles": ..., channel: {"mean", "std", "count"}}`` or None.
-        summary, training_data, recipe, metrics, training_run: the trainer's records, or None.
+        normalisation: ``{"mode": "global", "tiles": ..., channel: {"mean", "std", "count"}}``,
+            ``{"mode": "per-stack", ...}`` or None; no ``mode`` means global.
+        training_data: the stacks trained on, a list of objects (region, year, dates, ...); cards
+            written before multi-stack training hold one object (see :attr:`training_stacks`).
+        summary, recipe, metrics, training_run, init: the trainer's records, or None.
         evaluation: recorded scores, each keyed by stack (region, year), split, tiles and dates.
         extra: keys this version does not know, kept as they are.
     """
@@ -67,22 +81,65 @@ class ModelCard:
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     normalisation: Mapping[str, Any] | None = None
     summary: Mapping[str, Any] | None = None
-    training_data: Mapping[str, Any] | None = None
+    training_data: Mapping[str, Any] | list[Mapping[str, Any]] | None = None
     recipe: Mapping[str, Any] | None = None
     metrics: Mapping[str, Any] | None = None
     training_run: Mapping[str, Any] | None = None
+    init: Mapping[str, Any] | None = None
     evaluation: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------------------
     # What predict and evaluate need
 
+    @property
+    def normalisation_mode(self) -> str:
+        """``"global"`` (the card's statistics; also cards without a mode) or ``"per-stack"``.
+
+        Raises:
+            InputError: the card names a mode this version does not know.
+        """
+        mode = (self.normalisation or {}).get("mode", GLOBAL)
+        if mode not in NORMALISATION_MODES:
+            raise InputError(
+                f"the model card's normalisation mode {mode!r} is unknown "
+                f"(known: {', '.join(NORMALISATION_MODES)})",
+                "upgrade glaciermap or retrain",
+            )
+        return str(mode)
+
+    def input_statistics(self, meta: StackMeta) -> tuple[list[float], list[float]]:
+        """Per-channel ``(means, stds)`` to normalise the stack ``meta`` with, in its channel order.
+
+        Global cards give their own statistics, whatever the stack; per-stack cards the stack's
+        ``stack.json`` statistics (the model was trained on each stack normalised by its own).
+        """
+        if self.normalisation_mode == PER_STACK:
+            return meta.statistics(meta.channels)
+        return self.statistics(meta.channels)
+
+    @property
+    def training_stacks(self) -> list[Mapping[str, Any]]:
+        """The stacks the weights were trained on: ``training_data`` as a list (old cards: one)."""
+        if self.training_data is None:
+            return []
+        if isinstance(self.training_data, Mapping):
+            return [self.training_data]
+        return list(self.training_data)
+
     def statistics(self, channels: Sequence[str]) -> tuple[list[float], list[float]]:
         """Per-channel ``(means, stds)`` the inputs must be normalised with, in ``channels`` order.
 
         Raises:
-            InputError: the card has no usable statistics for one of the channels.
+            InputError: the card has no usable statistics for one of the channels, or its inputs are
+                normalised per stack (see :meth:`input_statistics`).
         """
+        if self.normalisation_mode == PER_STACK:
+            raise InputError(
+                "these weights normalise each stack with its own statistics (normalisation mode "
+                "per-stack); the card has none for all stacks",
+                "normalise with the stack's stack.json statistics (ModelCard.input_statistics)",
+            )
         norm = self.normalisation or {}
         if not all(
             isinstance(norm.get(c), Mapping) and "mean" in norm[c] and "std" in norm[c]
@@ -174,6 +231,10 @@ class ModelCard:
             value = getattr(self, key)
             if value is not None:
                 doc[key] = value
+        if isinstance(self.training_data, Mapping):
+            doc["training_data"] = self.training_data
+        elif self.training_data is not None:
+            doc["training_data"] = [dict(d) for d in self.training_data]
         if self.evaluation:
             doc["evaluation"] = [dict(e) for e in self.evaluation]
         return doc
@@ -202,12 +263,26 @@ class ModelCard:
         for key in _OPTIONAL:
             if doc.get(key) is not None and not isinstance(doc[key], dict):
                 problems.append(f"{key} is not an object")
+        data = doc.get("training_data")
+        if data is not None and not (
+            isinstance(data, dict)
+            or (isinstance(data, list) and all(isinstance(d, dict) for d in data))
+        ):
+            problems.append("training_data is not an object or a list of objects")
         evaluation = doc.get("evaluation") or []
         if not isinstance(evaluation, list) or not all(isinstance(e, dict) for e in evaluation):
             problems.append("evaluation is not a list of objects")
         if problems:
             raise InputError(f"{where} is invalid: {'; '.join(problems)}", _RETRAIN)
-        known = {"architecture", "arguments", "sha256", "n_times", "channels", "evaluation"}
+        known = {
+            "architecture",
+            "arguments",
+            "sha256",
+            "n_times",
+            "channels",
+            "evaluation",
+            "training_data",
+        }
         return cls(
             architecture=doc["architecture"],
             arguments=doc["arguments"],
@@ -215,6 +290,7 @@ class ModelCard:
             n_times=n_times,
             channels=tuple(channels),
             evaluation=tuple(evaluation),
+            training_data=data,
             extra={k: v for k, v in doc.items() if k not in known and k not in _OPTIONAL},
             **{k: doc.get(k) for k in _OPTIONAL},
         )
@@ -245,4 +321,12 @@ class ModelCard:
         return card_path
 
 
-__all__ = ["DEFAULT_CHANNELS", "EVALUATION_KEYS", "ModelCard", "weight_paths"]
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "EVALUATION_KEYS",
+    "GLOBAL",
+    "NORMALISATION_MODES",
+    "PER_STACK",
+    "ModelCard",
+    "weight_paths",
+]

@@ -201,7 +201,7 @@ def predict_stack(
     n_times = int(card.n_times or meta.n_slots)
     indices = select_acquisitions(meta.dates, n_times, missing=meta.missing_slots)
     check_card_against_stack(card, len(indices), channels)
-    means, stds = card.statistics(channels)
+    means, stds = card.input_statistics(meta)  # the card's, or the stack's own (per-stack cards)
     mean = np.asarray(means, dtype=np.float32)
     std = np.asarray(stds, dtype=np.float32)
     stride = int(getattr(model, "stride", 1) or 1)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -167,6 +167,7 @@ class StackPatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             without data are skipped while enough remain), or explicit slot indices.
         augment: a transform ``(x, label, rng) -> (x, label)`` (see :mod:`.augment`), or None.
         seed: base seed.
+        statistics: per-channel ``(means, stds)`` to normalise with instead of the stack's own.
     """
 
     def __init__(
@@ -178,12 +179,13 @@ class StackPatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         acquisitions: int | Sequence[int] = 15,
         augment: Transform | None = None,
         seed: int = 0,
+        statistics: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> None:
         if patch < 1 or samples_per_epoch < 1:
             raise InputError(
                 f"patch {patch} / samples_per_epoch {samples_per_epoch} must be positive", ""
             )
-        self.reader = _StackReader(stack_dir, acquisitions)
+        self.reader = _StackReader(stack_dir, acquisitions, statistics)
         if self.reader.labels_dir is None:
             raise InputError(
                 f"the stack in {stack_dir} has no labels", "rebuild it with --inventory to train"
@@ -245,7 +247,10 @@ class StackPatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         """Sample ``index`` of the current epoch as numpy arrays."""
         if not 0 <= index < self.samples_per_epoch:
             raise IndexError(index)
-        rng = self._rng(index)
+        return self.draw(index, self._rng(index))
+
+    def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A sample drawn from ``rng`` (window, then augmentations), as :meth:`sample` does."""
         row, col = self.window(index, rng)
         x, label = self.reader.read_window(self.places, row, col, self.patch, self.patch)
         x, label = self.reader.finish(x, label)
@@ -267,6 +272,14 @@ class TileSample(NamedTuple):
     x: torch.Tensor
     label: torch.Tensor
     valid: torch.Tensor
+
+
+class Tiles(Protocol):
+    """Whole tiles to score: :class:`StackTiles`, or several stacks' (``scenes.SceneTiles``)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> TileSample: ...
 
 
 class StackTiles(Dataset[TileSample]):
@@ -313,4 +326,4 @@ class StackTiles(Dataset[TileSample]):
             yield self[i]
 
 
-__all__ = ["StackPatches", "StackTiles", "TileSample"]
+__all__ = ["StackPatches", "StackTiles", "TileSample", "Tiles"]

@@ -20,7 +20,7 @@ from glaciermap.calendar import select_acquisitions
 from glaciermap.errors import InputError
 from glaciermap.models.card import ModelCard
 from glaciermap.stack_format import StackMeta
-from glaciermap.training.dataset import StackTiles
+from glaciermap.training.dataset import StackTiles, Tiles
 from glaciermap.training.metrics import ConfusionCounts
 
 
@@ -55,7 +55,7 @@ def predict_tile(
 
 def score_tiles(
     model: nn.Module,
-    tiles: StackTiles,
+    tiles: Tiles,
     device: torch.device | str = "cpu",
     *,
     indices: Sequence[int] | None = None,
@@ -122,8 +122,9 @@ def evaluate(
     else:
         indices = [int(i) for i in acquisitions]
     check_card_against_stack(card, len(indices), meta.channels)
-    # Normalise with the statistics the model was trained with (the card's), not this stack's.
-    statistics = card.statistics(meta.channels) if card.normalisation is not None else None
+    # Normalise as the model was trained: with the card's statistics, not this stack's, unless the
+    # card says each stack was normalised with its own.
+    statistics = card.input_statistics(meta) if card.normalisation is not None else None
     tiles = StackTiles(
         stack,
         split=None if split == "all" else split,
