@@ -105,3 +105,46 @@ def example_year_stack(tmp_path_factory) -> Path:
     args = ["preprocess", str(scene), "-o", str(stack), "--region", "example", "--year", "2016"]
     assert main([*args, "--inventory", str(scene / "truth" / "outlines.gpkg")]) == 0
     return stack
+
+
+SHIFT_DB = 5.0
+"""How many dB :func:`shifted_stack` adds to the example stack's backscatter."""
+
+
+def copy_stack(stack: Path, dest: Path, *, shift_db: float = 0.0) -> Path:
+    """A copy of ``stack`` in ``dest``, every ``*_db`` band raised by ``shift_db`` (tiles and the
+    stack.json statistics alike: the same scene, only its backscatter levels are another year's)."""
+    import json
+    import shutil
+
+    import numpy as np
+    import rasterio
+
+    shutil.copytree(stack, dest)
+    doc = json.loads((dest / "stack.json").read_text())
+    if shift_db:
+        channels = doc["channels"]
+        for tile in doc["tiles"]:
+            path = dest / "tiles" / f"{tile}.tif"
+            with rasterio.open(path) as src:
+                profile, data, descriptions = src.profile, src.read(), src.descriptions
+            for band in range(data.shape[0]):
+                if channels[band % len(channels)].endswith("_db"):
+                    data[band] += np.float32(shift_db)
+            path.unlink()
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(data)
+                dst.descriptions = descriptions
+        for name in channels:
+            if name.endswith("_db"):
+                doc["normalisation"][name]["mean"] += shift_db
+    (dest / "stack.json").write_text(json.dumps(doc, indent=2))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def shifted_stack(example_stack, tmp_path_factory) -> Path:
+    """The example stack with every backscatter value (and its mean) raised by :data:`SHIFT_DB`."""
+    return copy_stack(
+        example_stack, tmp_path_factory.mktemp("shifted") / "stack", shift_db=SHIFT_DB
+    )

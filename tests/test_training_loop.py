@@ -74,8 +74,11 @@ def test_fit_writes_weights_card_and_metrics(trained, stack_dir):
     assert card["n_times"] == SLOTS
     assert card["channels"] == ["copol_db", "coherence"]
     meta = json.loads((stack_dir / "stack.json").read_text())
-    assert card["normalisation"] == meta["normalisation"]
-    assert card["training_data"]["dates"] == meta["dates"]
+    assert card["normalisation"] == {**meta["normalisation"], "mode": "global"}
+    [data] = card["training_data"]
+    assert data["dates"] == meta["dates"] and data["name"] == "example-2016"
+    assert data["train_tiles"] == [t for t in meta["tiles"] if meta["splits"][t] == "train"]
+    assert card["recipe"]["scene_augment"] is False and "init" not in card
     assert card["recipe"]["patch"] == 64
     assert "iou" in card["metrics"]["val"]
     # The card states the model's size and cost, as the registry measures them.
@@ -96,7 +99,7 @@ def test_fit_writes_weights_card_and_metrics(trained, stack_dir):
     assert [s.epoch for s in steps if s.phase == "val"] == [1, 2]
 
 
-def test_fit_is_reproducible_and_resumes(trained, stack_dir, tmp_path):
+def test_fit_is_reproducible_and_resumes(trained, stack_dir, shifted_stack, tmp_path):
     _, first, _ = trained
     # Same seed, other worker count: same weights.
     again = fit(tiny(), stack_dir, tmp_path / "again", resume=False)
@@ -117,9 +120,11 @@ def test_fit_is_reproducible_and_resumes(trained, stack_dir, tmp_path):
     # Nothing left to do.
     done = fit(tiny(epochs=3), stack_dir, tmp_path / "again")
     assert done.last_epoch == 3
-    # Other settings refuse to resume.
+    # Other settings refuse to resume, and so do other stacks.
     with pytest.raises(InputError, match="other settings"):
         fit(tiny(epochs=4, lr=1e-3), stack_dir, tmp_path / "again")
+    with pytest.raises(InputError, match="trained on other stacks"):
+        fit(tiny(epochs=4), [stack_dir, shifted_stack], tmp_path / "again")
 
 
 def test_evaluate_metrics_and_card_mismatch(trained, stack_dir, tmp_path):
@@ -228,6 +233,205 @@ def test_cli_train_recipe_from_config_file(run_cli, stack_dir, tmp_path):
     result = run_cli("--config", config, "train", "--stack", stack_dir, "-o", out)
     assert result.exit_code == 2
     assert "no setting 'epoch'" in result.stderr and "epochs" in result.stderr
+
+
+def _card(path: Path) -> dict:
+    return json.loads(Path(path).with_suffix(".json").read_text())
+
+
+def _train_args(*extra) -> list:
+    return [
+        "train", "--epochs", "1", "--patch", "64", "--batch-size", "2", "--samples-per-epoch", "2",
+        "--workers", "0", *extra,
+    ]  # fmt: skip
+
+
+def test_fit_on_two_stacks_pools_statistics_and_validation(
+    trained, stack_dir, shifted_stack, tmp_path
+):
+    from conftest import SHIFT_DB
+
+    run = tmp_path / "two"
+    fit(tiny(epochs=1, scene_augment=True), [stack_dir, shifted_stack], run)
+    card = _card(run / "best")
+    meta = json.loads((stack_dir / "stack.json").read_text())["normalisation"]
+    norm = card["normalisation"]
+    assert norm["mode"] == "global" and norm["stacks"] == 2 and norm["weighting"] == "pixels"
+    # Same pixels, backscatter SHIFT_DB higher in one: the mean halfway, the spread wider.
+    copol = norm["copol_db"]
+    assert copol["mean"] == pytest.approx(meta["copol_db"]["mean"] + SHIFT_DB / 2)
+    expected_std = math.hypot(meta["copol_db"]["std"], SHIFT_DB / 2)
+    assert copol["std"] == pytest.approx(expected_std)
+    assert copol["count"] == 2 * meta["copol_db"]["count"]
+    assert norm["coherence"]["mean"] == pytest.approx(meta["coherence"]["mean"])
+    stacks = card["training_data"]
+    assert [d["name"] for d in stacks] == ["example-2016", "example-2016#2"]
+    assert [d["stack"] for d in stacks] == [str(stack_dir.resolve()), str(shifted_stack.resolve())]
+    assert stacks[1]["normalisation"]["copol_db"]["mean"] == pytest.approx(
+        meta["copol_db"]["mean"] + SHIFT_DB
+    )
+    assert card["recipe"]["scene_augment"] is True
+    # Validation pooled the val tiles of both stacks: twice the pixels of one.
+    one = _card(trained[0] / "best")["metrics"]["val"]
+    two = card["metrics"]["val"]
+    total = sum(one[k] for k in ("tp", "fp", "fn", "tn"))
+    assert sum(two[k] for k in ("tp", "fp", "fn", "tn")) == 2 * total > 0
+
+
+def test_cli_train_on_several_stacks(run_cli, stack_dir, shifted_stack, tmp_path):
+    import os
+
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    listing = lists / "stacks.txt"
+    relative = os.path.relpath(shifted_stack, lists)
+    listing.write_text(f"# the other year\n\n{relative}   # shifted by 5 dB\n")
+    out = tmp_path / "multi"
+    result = run_cli(
+        *_train_args("--stack", stack_dir, "--stacks", listing, "-o", out, "--widths", "8,16"),
+        "--normalisation", "stack", "--scene-augment",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    card = _card(out / "best")
+    assert card["normalisation"] == {"mode": "per-stack", "tiles": "train"}
+    assert [d["stack"] for d in card["training_data"]] == [
+        str(stack_dir.resolve()),
+        str(shifted_stack.resolve()),
+    ]
+    assert card["recipe"]["normalisation"] == "stack" and card["recipe"]["scene_augment"]
+    # The config file's [train] table takes a list of stacks too.
+    config = tmp_path / "glaciermap.toml"
+    config.write_text(f"[train]\nstack = [{str(stack_dir)!r}, {str(shifted_stack)!r}]\n")
+    out2 = tmp_path / "from-config"
+    result = run_cli("--config", config, *_train_args("-o", out2, "--widths", "8,16"))
+    assert result.exit_code == 0, result.stderr
+    assert len(_card(out2 / "best")["training_data"]) == 2
+    # Stacks that disagree, and list files that name none: one line each, naming the culprit.
+    doc = json.loads((stack_dir / "stack.json").read_text())
+    chan = tmp_path / "chan"
+    chan.mkdir()
+    norm = {**doc["normalisation"], "crosspol_db": doc["normalisation"]["coherence"]}
+    (chan / "stack.json").write_text(
+        json.dumps(dict(doc, channels=["copol_db", "crosspol_db"], normalisation=norm))
+    )
+    empty = lists / "empty.txt"
+    empty.write_text("# nothing yet\n")
+    for args, words in [
+        (["--stack", stack_dir, "--stack", chan], [str(chan), "channels"]),
+        (["--stacks", empty], ["names no stack"]),
+        (["--stacks", lists / "nosuch.txt"], ["cannot read the stack list"]),
+        (["--stack", stack_dir, "--normalisation", "both"], ["both"]),
+    ]:
+        result = run_cli(*_train_args(*args, "-o", tmp_path / "refused"))
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1, result.stderr
+        assert lines[0].startswith("error: ") and all(w in lines[0] for w in words), lines
+
+
+@pytest.fixture(scope="module")
+def per_stack_run(stack_dir, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("per-stack") / "r"
+    fit(tiny(epochs=1, normalisation="stack"), stack_dir, run)
+    return run
+
+
+def test_per_stack_normalisation_in_evaluate_and_predict(
+    trained, per_stack_run, stack_dir, shifted_stack, tmp_path
+):
+    import numpy as np
+    import rasterio
+
+    from glaciermap.models.card import ModelCard
+    from glaciermap.predict.engine import PredictConfig, predict_stack
+
+    weights = per_stack_run / "best"
+    card = ModelCard.read(weights)
+    assert card.normalisation_mode == "per-stack" and "copol_db" not in card.normalisation
+    with pytest.raises(InputError, match="per-stack"):
+        card.statistics(card.channels)
+    # Each stack normalised with its own statistics: a stack 5 dB brighter scores the same...
+    here = evaluate(weights, stack_dir, split="all")
+    there = evaluate(weights, shifted_stack, split="all")
+    for key in ("tp", "fp", "fn", "tn"):
+        assert abs(here[key] - there[key]) <= 2, key
+    # ... and predicts the same probabilities.
+    settings = PredictConfig(window=128, overlap=0.25, device="cpu", vectorize=False)
+
+    def probability(weights: Path, stack: Path, name: str):
+        result = predict_stack(weights, stack, tmp_path / name, settings)
+        with rasterio.open(result.probability) as src:
+            return src.read(1)
+
+    a = probability(weights, stack_dir, "a")
+    b = probability(weights, shifted_stack, "b")
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    # Global weights see the shift (the card's statistics for both stacks).
+    glob = trained[0] / "best"
+    assert (
+        np.nanmax(np.abs(probability(glob, stack_dir, "c") - probability(glob, shifted_stack, "d")))
+        > 1e-3
+    )
+
+
+def test_init_starts_from_the_weights_and_checks_their_card(
+    run_cli, trained, per_stack_run, stack_dir, tmp_path
+):
+    from glaciermap.models.card import ModelCard
+    from glaciermap.models.weights import load_weights
+
+    init = trained[0] / "best"
+    start, start_card = load_weights(init)
+    # lr 0: the parameters stay the init weights' (BatchNorm statistics still move).
+    tuned = fit(tiny(epochs=1, lr=0.0, init=str(init)), stack_dir, tmp_path / "ft")
+    assert tuned.model is not None
+    params = dict(tuned.model.named_parameters())
+    for name, value in start.named_parameters():
+        assert torch.equal(params[name], value), name
+    card = _card(tmp_path / "ft" / "best")
+    assert card["init"] == {"name": str(init.resolve()), "sha256": start_card.sha256}
+    assert card["normalisation"] == {**start_card.normalisation, "mode": "global"}
+    # A per-stack init keeps its mode; asking for the other one is refused.
+    fit(tiny(epochs=1, init=str(per_stack_run / "best")), stack_dir, tmp_path / "ft2")
+    assert ModelCard.read(tmp_path / "ft2" / "best").normalisation_mode == "per-stack"
+    # Incompatible cards and settings are refused, naming the init weights.
+    import shutil
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(init.with_suffix(suffix), tmp_path / f"other{suffix}")
+    other = _card(tmp_path / "other")
+    (tmp_path / "other.json").write_text(json.dumps(dict(other, channels=["hh_db", "coherence"])))
+    for overrides, pattern in [
+        ({"model_kwargs": {"widths": (4, 8)}}, r"have widths \[8, 16\], not \(4, 8\)"),
+        ({"model": "convlstm"}, "are a unet3d model, not convlstm"),
+        ({"normalisation": "stack"}, "differs from the init weights' \\(global\\)"),
+        ({"init": str(tmp_path / "other")}, "init weights .*other: these weights expect"),
+    ]:
+        settings = {"epochs": 1, "init": str(init), **overrides}
+        with pytest.raises(InputError, match=pattern):
+            fit(tiny(**settings), stack_dir, tmp_path / "refused", resume=False)
+    # From the command line: --model and --widths follow the init weights.
+    out = tmp_path / "cli-ft"
+    result = run_cli(*_train_args("--stack", stack_dir, "--init", init, "-o", out))
+    assert result.exit_code == 0, result.stderr
+    card = _card(out / "best")
+    assert card["arguments"]["widths"] == [8, 16] and card["init"]["sha256"] == start_card.sha256
+    result = run_cli(*_train_args("--stack", stack_dir, "--init", init, "--model", "convlstm"))
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "not convlstm" in result.stderr
+    result = run_cli(*_train_args("--stack", stack_dir, "--init", tmp_path / "nosuch"))
+    assert result.exit_code == 2 and "no weights named" in result.stderr
+
+
+def test_runs_begun_before_new_settings_still_resume(tmp_path):
+    from glaciermap.training.loop import _check_resumable
+
+    saved = tiny().as_dict()
+    for key in ("scene_augment", "normalisation", "init"):
+        del saved[key]
+    saved = json.loads(json.dumps(saved))
+    _check_resumable(saved, tiny(), tmp_path / "last.pt")  # the defaults they ran with
+    with pytest.raises(InputError, match="scene_augment"):
+        _check_resumable(saved, tiny(scene_augment=True), tmp_path / "last.pt")
 
 
 def _free_port() -> int:

@@ -313,3 +313,253 @@ def test_cycle_ends_and_warm_restarts():
     assert restarts == [10, 30, 70]
     assert lrs[0] == pytest.approx(5e-4)
     assert lrs[149] < 1e-6
+
+
+# ------------------------------------------------------------------------------------------------
+# Scene-level augmentations (in physical units through the normalisation statistics)
+
+SCENE_CHANNELS = ["copol_db", "coherence"]
+SCENE_MEANS = [-12.0, 0.5]
+SCENE_STDS = [4.0, 0.2]
+
+
+def _scene_sample(t: int = 6, size: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(physical, normalised, label)``: dB around -12, coherence in [0.2, 0.9], a NaN corner."""
+    rng = np.random.default_rng(0)
+    physical = np.empty((t, 2, size, size), dtype=np.float32)
+    physical[:, 0] = rng.normal(-12.0, 4.0, size=(t, size, size))
+    physical[:, 1] = rng.uniform(0.2, 0.9, size=(t, size, size))
+    physical[:, :, :3, :3] = np.nan
+    mean = np.asarray(SCENE_MEANS, np.float32)[None, :, None, None]
+    std = np.asarray(SCENE_STDS, np.float32)[None, :, None, None]
+    label = rng.integers(0, 2, size=(size, size)).astype(np.uint8)
+    label[:3, :3] = 255
+    return physical, (physical - mean) / std, label
+
+
+def _physical(x: np.ndarray) -> np.ndarray:
+    mean = np.asarray(SCENE_MEANS, np.float32)[None, :, None, None]
+    std = np.asarray(SCENE_STDS, np.float32)[None, :, None, None]
+    return x * std + mean
+
+
+def test_scene_offsets_are_in_db():
+    from glaciermap.training.augment import DateOffset, SceneOffset
+
+    physical, x, label = _scene_sample()
+    out, lab = SceneOffset((0,), (4.0,), db=(3.0, 3.0))(x, label, np.random.default_rng(0))
+    assert out.shape == x.shape and out.dtype == np.float32 and lab is label
+    diff = _physical(out) - physical
+    np.testing.assert_allclose(diff[:, 0][np.isfinite(diff[:, 0])], 3.0, atol=1e-4)
+    np.testing.assert_array_equal(out[:, 1], x[:, 1])  # coherence untouched
+    assert np.array_equal(np.isnan(out), np.isnan(x))
+    # Drawn in the range, one value per sample.
+    for seed in range(10):
+        out, _ = SceneOffset((0,), (4.0,))(x, label, np.random.default_rng(seed))
+        d = np.unique(np.round((_physical(out) - physical)[:, 0][:, 5:, 5:], 3))
+        assert len(d) == 1 and -3.0 <= d[0] <= 3.0
+    # Per date: one offset per date, within +-1 dB.
+    out, lab = DateOffset((0,), (4.0,))(x, label, np.random.default_rng(1))
+    diff = (_physical(out) - physical)[:, 0, 5:, 5:]
+    per_date = diff.reshape(len(diff), -1)
+    assert np.allclose(per_date, per_date[:, :1], atol=1e-4)
+    assert np.all(np.abs(per_date) <= 1.0 + 1e-4) and len(np.unique(per_date[:, 0].round(4))) > 1
+    np.testing.assert_array_equal(lab, label)
+
+
+def test_scene_gain_keeps_the_mean_and_scales_contrast():
+    from glaciermap.training.augment import SceneGain
+
+    physical, x, label = _scene_sample()
+    out, lab = SceneGain((0,), gain=(1.2, 1.2))(x, label, np.random.default_rng(0))
+    before, after = physical[:, 0], _physical(out)[:, 0]
+    finite = np.isfinite(before)
+    assert np.nanmean(after) == pytest.approx(np.nanmean(before), abs=1e-3)
+    assert np.std(after[finite]) == pytest.approx(1.2 * np.std(before[finite]), rel=1e-4)
+    np.testing.assert_array_equal(out[:, 1], x[:, 1])
+    np.testing.assert_array_equal(lab, label)
+
+
+def test_coherence_scale_multiplies_coherence_and_clips():
+    from glaciermap.training.augment import CoherenceScale
+
+    physical, x, label = _scene_sample()
+    scale = CoherenceScale((1,), (0.5,), (0.2,), factor=(1.3, 1.3))
+    out, lab = scale(x, label, np.random.default_rng(0))
+    expected = np.clip(physical[:, 1] * 1.3, 0.0, 1.0)
+    np.testing.assert_allclose(_physical(out)[:, 1], expected, atol=1e-5)
+    assert np.nanmax(_physical(out)[:, 1]) <= 1.0 + 1e-6
+    np.testing.assert_array_equal(out[:, 0], x[:, 0])
+    np.testing.assert_array_equal(lab, label)
+
+
+def test_drop_dates_blanks_whole_dates_like_missing_slots():
+    from glaciermap.training.augment import DropDates
+
+    _, x, label = _scene_sample(t=6)
+    counts = set()
+    for seed in range(20):
+        out, lab = DropDates()(x, label, np.random.default_rng(seed))
+        blank = np.isnan(out).all(axis=(1, 2, 3))
+        counts.add(int(blank.sum()))
+        np.testing.assert_array_equal(out[~blank], x[~blank])
+        np.testing.assert_array_equal(lab, label)
+    assert counts == {1, 2}  # 1 to T/3 dates
+    _, short, short_label = _scene_sample(t=2)
+    out, _ = DropDates()(short, short_label, np.random.default_rng(0))
+    np.testing.assert_array_equal(out, short)  # too few dates to drop one
+
+
+def test_speckle_is_multiplicative_noise_of_the_looks_drawn():
+    from glaciermap.training.augment import Speckle
+
+    physical, x, label = _scene_sample(t=4, size=64)
+    out, lab = Speckle((0,), (4.0,), looks=(16.0, 16.0))(x, label, np.random.default_rng(0))
+    noise = (_physical(out) - physical)[:, 0]
+    noise = noise[np.isfinite(noise)]
+    # 10 log10 of Gamma(16, 1/16): std about 4.34 / sqrt(16) dB, mean slightly below 0.
+    assert float(noise.std()) == pytest.approx(10 / np.log(10) / 4.0, rel=0.1)
+    assert -0.4 < float(noise.mean()) < 0.0
+    np.testing.assert_array_equal(out[:, 1], x[:, 1])
+    np.testing.assert_array_equal(lab, label)
+    assert np.array_equal(np.isnan(out), np.isnan(x))
+
+
+def test_scene_augment_is_seeded_and_keeps_shapes_and_label():
+    from glaciermap.training.augment import scene_augment
+
+    _, x, label = _scene_sample()
+    augment = scene_augment(SCENE_CHANNELS, SCENE_MEANS, SCENE_STDS)
+    a = augment(x.copy(), label.copy(), np.random.default_rng(4))
+    b = augment(x.copy(), label.copy(), np.random.default_rng(4))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], label)
+    assert a[0].shape == x.shape and a[0].dtype == np.float32
+    changed = [
+        not np.array_equal(augment(x, label, np.random.default_rng(s))[0], x, equal_nan=True)
+        for s in range(5)
+    ]
+    assert any(changed)
+    with pytest.raises(ValueError):
+        scene_augment(SCENE_CHANNELS, SCENE_MEANS[:1], SCENE_STDS)
+
+
+# ------------------------------------------------------------------------------------------------
+# Several stacks
+
+
+def test_pooled_statistics_are_those_of_all_pixels():
+    import dataclasses
+
+    from glaciermap.stack_format import ChannelNorm, StackMeta
+    from glaciermap.training.scenes import pool_normalisation
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(-10, 3, 3000), rng.normal(-14, 5, 1000)
+
+    def meta(values: np.ndarray, count: bool = True):
+        from glaciermap.stack_format import StackGrid
+
+        norm = ChannelNorm(float(values.mean()), float(values.std()), len(values) if count else 0)
+        return StackMeta(
+            region=StackGrid("r", "EPSG:32633", (0.0, 0.0), 1000.0, 10.0, "R"),
+            year=2016,
+            dates=(),
+            tiles=(),
+            splits={},
+            normalisation={"copol_db": norm, "coherence": dataclasses.replace(norm)},
+        )
+
+    pooled = pool_normalisation([meta(a), meta(b)])
+    both = np.concatenate([a, b])
+    assert pooled["copol_db"]["mean"] == pytest.approx(both.mean(), rel=1e-9)
+    assert pooled["copol_db"]["std"] == pytest.approx(both.std(), rel=1e-9)
+    assert pooled["copol_db"]["count"] == 4000
+    assert pooled["stacks"] == 2 and pooled["weighting"] == "pixels"
+    # Without counts the stacks weigh alike.
+    equal = pool_normalisation([meta(a, count=False), meta(b)])
+    assert equal["weighting"] == "equal" and equal["copol_db"]["count"] == 0
+    assert equal["copol_db"]["mean"] == pytest.approx((a.mean() + b.mean()) / 2)
+    # One stack: its own statistics, unchanged.
+    assert pool_normalisation([meta(a)]) == meta(a).normalisation_json()
+
+
+def test_scene_patches_draw_from_every_stack(stack_dir, shifted_stack):
+    from conftest import SHIFT_DB
+
+    from glaciermap.training.scenes import ScenePatches
+
+    def scenes(**kw):
+        settings = {"patch": 64, "samples_per_epoch": 24, "acquisitions": SLOTS, "seed": 5}
+        return ScenePatches([stack_dir, shifted_stack], **{**settings, **kw})
+
+    both = scenes()
+    picks = [both.stack_of(i) for i in range(len(both))]
+    assert set(picks) == {0, 1}
+    # Deterministic per (seed, epoch, index), in a fresh instance too; another epoch draws anew.
+    again = scenes()
+    assert [again.stack_of(i) for i in range(len(again))] == picks
+    np.testing.assert_array_equal(again.sample(7)[0], both.sample(7)[0])
+    again.set_epoch(1)
+    assert [again.stack_of(i) for i in range(len(again))] != picks
+    # Per-stack normalisation (statistics None): the shifted copy's samples are the original's.
+    i, j = picks.index(0), picks.index(1)
+    twin = ScenePatches(
+        [stack_dir, stack_dir.parent / stack_dir.name],
+        patch=64,
+        samples_per_epoch=24,
+        acquisitions=SLOTS,
+        seed=5,
+    )  # the same folder twice is used once
+    assert len(twin.parts) == 1 and {twin.stack_of(k) for k in range(24)} == {0}
+    x_shift, label_shift = both.parts[1].draw(j, np.random.default_rng([5, 0, j, 1]))
+    x_orig, label_orig = both.parts[0].draw(j, np.random.default_rng([5, 0, j, 1]))
+    np.testing.assert_allclose(x_shift, x_orig, atol=1e-4)
+    np.testing.assert_array_equal(label_shift, label_orig)
+    # One set of statistics for both: the copy reads SHIFT_DB higher, in normalised units.
+    meta = both.parts[0].reader.meta
+    stats = meta.statistics()
+    shared = ScenePatches(
+        [stack_dir, shifted_stack],
+        patch=64,
+        samples_per_epoch=24,
+        acquisitions=SLOTS,
+        seed=5,
+        statistics=stats,
+    )
+    rng = [5, 0, i, 1]
+    a, _ = shared.parts[0].draw(i, np.random.default_rng(rng))
+    b, _ = shared.parts[1].draw(i, np.random.default_rng(rng))
+    observed = a[:, 0] != 0
+    np.testing.assert_allclose(
+        (b[:, 0] - a[:, 0])[observed], SHIFT_DB / stats[1][0], rtol=1e-3, atol=1e-3
+    )
+    # With one stack, the samples are StackPatches's.
+    one = ScenePatches(stack_dir, patch=64, samples_per_epoch=4, acquisitions=SLOTS, seed=5)
+    plain = StackPatches(stack_dir, patch=64, samples_per_epoch=4, acquisitions=SLOTS, seed=5)
+    for k in range(4):
+        np.testing.assert_array_equal(one.sample(k)[0], plain.sample(k)[0])
+
+
+def test_scene_patches_refuse_stacks_that_disagree(stack_dir, tmp_path):
+    import json
+
+    from glaciermap.errors import InputError
+    from glaciermap.training.scenes import ScenePatches
+
+    doc = json.loads((stack_dir / "stack.json").read_text())
+    other = dict(doc, channels=["copol_db", "crosspol_db"])
+    other["normalisation"] = {
+        **doc["normalisation"],
+        "crosspol_db": doc["normalisation"]["coherence"],
+    }
+    (tmp_path / "chan").mkdir()
+    (tmp_path / "chan" / "stack.json").write_text(json.dumps(other))
+    with pytest.raises(InputError, match=r"chan has channels \[copol_db, crosspol_db\]"):
+        ScenePatches([stack_dir, tmp_path / "chan"], patch=64, acquisitions=SLOTS)
+    # Fewer dates: T differs.
+    short = dict(doc, dates=doc["dates"][:2], missing_slots=[], missing={})
+    (tmp_path / "short").mkdir()
+    (tmp_path / "short" / "stack.json").write_text(json.dumps(short))
+    with pytest.raises(InputError, match=f"short gives T=2 acquisitions.*T={SLOTS}"):
+        ScenePatches([stack_dir, tmp_path / "short"], patch=64, acquisitions=SLOTS)

@@ -34,7 +34,9 @@ def command_defaults(command: Any, name: str, state: AppState) -> dict[str, Any]
     table = settings.stages.get(name)
     if table is None or hasattr(command, "commands"):
         return None
-    options = {p.name for p in command.params if p.param_type_name == "option" and p.expose_value}
+    options = {
+        p.name: p for p in command.params if p.param_type_name == "option" and p.expose_value
+    }
     values: dict[str, Any] = {}
     for key, value in table.items():
         option = key.replace("-", "_")
@@ -43,7 +45,9 @@ def command_defaults(command: Any, name: str, state: AppState) -> dict[str, Any]
                 f"[{name}] in {', '.join(map(str, settings.files))} has no setting {key!r}",
                 f"use one of: {', '.join(sorted(options))}",
             )
-        values[option] = value
+        # A repeatable option (train's --stack) takes one value or a list.
+        many = getattr(options[option], "multiple", False)
+        values[option] = [value] if many and not isinstance(value, list) else value
     return values
 
 

@@ -1,34 +1,120 @@
-"""``glaciermap train``: fit a model on a stack's train split, keeping the best weights by val IoU."""
+"""``glaciermap train``: fit a model on stacks' train splits, keeping the best weights by val IoU."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from glaciermap.cli.options import (
-    Architecture,
+    WEIGHTS_HELP,
+    ArchitectureName,
     Device,
     RegionName,
-    StackDir,
     Year,
     output_option,
     workers_option,
 )
 from glaciermap.cli.state import AppState
+from glaciermap.errors import InputError
 from glaciermap.models.architectures import DEFAULT_ARCHITECTURE, parse_widths
 
+if TYPE_CHECKING:
+    from glaciermap.stack_format import StackMeta
+
+    NormalisationName = str
+else:
+    NormalisationName = Literal["card", "stack"]
+
 _R = "Recipe (defaults: the paper's; also settable in the config file's \\[train] table)"
+
+
+def read_stack_list(path: Path) -> list[Path]:
+    """The stack folders a list file names: one per line, ``#`` starts a comment, blank lines are
+    skipped, relative paths are relative to the file's folder.
+
+    Raises:
+        InputError: the file cannot be read or names no stack.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"cannot read the stack list {path} ({exc.__class__.__name__})",
+            "give a text file with one stack folder per line",
+        ) from None
+    folders = []
+    for line in text.splitlines():
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            folder = Path(entry).expanduser()
+            folders.append(folder if folder.is_absolute() else path.parent / folder)
+    if not folders:
+        raise InputError(f"the stack list {path} names no stack", "list one stack folder per line")
+    return folders
+
+
+def training_stacks(
+    state: AppState,
+    stack: list[Path] | None,
+    stacks: Path | None,
+    region: str | None,
+    year: int | None,
+) -> list[StackMeta]:
+    """The stacks to train on: every --stack, then those of --stacks FILE; with neither, the
+    workspace's stack of --region and --year. --region/--year given with stacks must match each."""
+    folders = [*(stack or []), *(read_stack_list(stacks) if stacks is not None else [])]
+    if not folders:
+        return [state.stack(None, region, year)]
+    return [state.stack(folder, region, year) for folder in folders]
 
 
 def train(
     ctx: typer.Context,
     region: RegionName = None,
     year: Year = None,
-    stack: StackDir = None,
-    model: Architecture = DEFAULT_ARCHITECTURE,
+    stack: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--stack",
+            metavar="<dir>",
+            help="Stack folder (from glaciermap preprocess); repeat it to train on several stacks "
+            "(other years or regions: patches come from each alike, validation pools their val "
+            "tiles). Default: the workspace's stack of --region and --year.",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    stacks: Annotated[
+        Path | None,
+        typer.Option(
+            "--stacks",
+            help="A text file listing stack folders to train on, one per line (# comments; "
+            "relative paths are relative to the file); adds to --stack.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        ArchitectureName | None,
+        typer.Option(
+            "--model",
+            help=f"Architecture (default {DEFAULT_ARCHITECTURE}; with --init, the init weights').",
+            show_default=False,
+        ),
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            metavar="<weights>",
+            help="Start from these weights (fine-tuning) instead of random ones; their architecture, "
+            "widths, channels and normalisation carry over. " + WEIGHTS_HELP,
+            show_default=False,
+        ),
+    ] = None,
     epochs: Annotated[
         int, typer.Option(help="Epochs (150 = warm-restart cycles of 10, 20, 40, 80).", min=1)
     ] = 150,
@@ -54,7 +140,8 @@ def train(
     widths: Annotated[
         str | None,
         typer.Option(
-            help="Channels per U-Net level, comma-separated, e.g. 16,32,64 (default: the model's).",
+            help="Channels per U-Net level, comma-separated, e.g. 16,32,64 (default: the model's, "
+            "or the --init weights').",
             show_default=False,
         ),
     ] = None,
@@ -113,6 +200,30 @@ def train(
             "--augment/--no-augment", help="On-the-fly augmentations.", rich_help_panel=_R
         ),
     ] = True,
+    scene_augment: Annotated[
+        bool,
+        typer.Option(
+            "--scene-augment/--no-scene-augment",
+            help="Also mimic year-to-year change in each patch: backscatter offsets (±3 dB) and "
+            "contrast (×0.8-1.2), per-date offsets (±1 dB), coherence ×0.7-1.3, dropped dates, "
+            "extra speckle. Off by default so that earlier recipes give the same runs; turn it on "
+            "for models meant for scenes they never saw.",
+            rich_help_panel=_R,
+        ),
+    ] = False,
+    normalisation: Annotated[
+        NormalisationName | None,
+        typer.Option(
+            "--normalisation",
+            help="card: normalise every stack with one set of statistics (the training stacks' "
+            "pooled), recorded in the model card and used by predict and evaluate on any stack; "
+            "stack: normalise each stack with its own stack.json statistics, in training and in "
+            "predict and evaluate (levels that shift from year to year are taken out). Default "
+            "card, or with --init the init weights'.",
+            show_default=False,
+            rich_help_panel=_R,
+        ),
+    ] = None,
     amp: Annotated[
         bool,
         typer.Option(
@@ -131,7 +242,7 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train a glacier model on the train split of a stack; keep the weights with the best val IoU.
+    """Train a glacier model on the train split of stacks; keep the weights with the best val IoU.
 
     Writes to the run folder best.safetensors + best.json (model card), metrics.csv, config.json,
     last.pt (internal resume state; never ship it) and TensorBoard events when TensorBoard is
@@ -140,9 +251,18 @@ def train(
     trains with DistributedDataParallel. On a terminal a progress bar shows each epoch; in a log
     (cron, nohup, a pipe) one line per epoch gives loss, val IoU, elapsed time and ETA.
 
+    Several stacks (--stack repeated, --stacks FILE) train one model across scenes: they must have the
+    same channels and give the same number of dates; each selects its own dates around the ablation
+    peak. --init fine-tunes other weights on them.
+
     Examples:
 
         glaciermap train --region svalbard --year 2020
+
+        glaciermap train --stack ws/stacks/svalbard/2019 --stack ws/stacks/svalbard/2020 \\
+            --normalisation stack --scene-augment
+
+        glaciermap train --init unet3d --stacks my-stacks.txt --epochs 30 --lr 1e-4
 
         torchrun --nproc-per-node 4 -m glaciermap train --stack stack/ -o runs/big
 
@@ -154,9 +274,14 @@ def train(
     from glaciermap.training.loop import TrainConfig, TrainProgress, default_run_name, run_training
 
     state: AppState = ctx.obj
-    meta = state.stack(stack, region, year)
+    metas = training_stacks(state, stack, stacks, region, year)
+    init_path = state.weights(init) if init is not None else None
+    if model is None:
+        from glaciermap.models.card import ModelCard
+
+        model = ModelCard.read(init_path).architecture if init_path else DEFAULT_ARCHITECTURE
     if output is None:
-        output = state.workspace().run_dir(run_name or default_run_name(model, meta))
+        output = state.workspace().run_dir(run_name or default_run_name(model, metas))
     config = TrainConfig(
         model=model,
         model_kwargs={"widths": parse_widths(widths)} if widths else {},
@@ -176,6 +301,9 @@ def train(
         weight_decay=weight_decay,
         val_every=val_every,
         augment=augment,
+        scene_augment=scene_augment,
+        normalisation=normalisation,
+        init=str(init_path.resolve()) if init_path is not None else None,
         amp=amp,
         device=device,
     )
@@ -206,7 +334,7 @@ def train(
 
         result = run_training(
             config,
-            meta.json_path.parent,
+            [meta.json_path.parent for meta in metas],
             output,
             progress=on_step,
             overwrite=overwrite,

@@ -3,14 +3,22 @@
 A run folder holds:
 
 * ``best.safetensors`` + ``best.json``: the weights with the best validation IoU so far (NaN counts as
-  worst) and their model card (architecture, ``T``, channels, normalisation, training data, recipe,
-  validation metrics). This is what a user ships.
+  worst) and their model card (architecture, ``T``, channels, normalisation, training data (the list of
+  stacks), recipe, validation metrics, and the weights it started from). This is what a user ships.
 * ``last.pt``: the state to resume from (model, optimizer, scheduler, epoch, best score, RNG). It is an
   internal file written with ``torch.save`` and read back with ``torch.load(weights_only=True)``, which
   refuses anything but tensors and plain containers; never ship it.
 * ``metrics.csv``: one row per epoch (epoch, lr, train_loss, val_iou, val_f1, seconds).
 * ``config.json``: the resolved :class:`TrainConfig`.
 * ``tensorboard/``: TensorBoard events, when ``torch.utils.tensorboard`` can be imported.
+
+A run trains on one stack or several (other years, other regions: see :mod:`.scenes`); patches come
+from every stack alike, validation pools the val tiles of all. Inputs are normalised with one set of
+statistics for all stacks (``normalisation`` None or ``"card"``: the stacks' pooled statistics, recorded
+in the card, which predict and evaluate then use on any stack) or each stack with its own
+(``"stack"``: the card says ``per-stack``, and predict and evaluate normalise every stack with its own
+statistics too). ``init`` starts from other weights (fine-tuning): same architecture, arguments and
+channels, and their normalisation (mode and, when global, statistics), so inputs mean what they meant.
 
 On CPU a run is reproducible: the same config and seed give the same weights (model init from
 ``torch.manual_seed``, patches from ``(seed, epoch, index)`` whatever the number of DataLoader workers,
@@ -27,7 +35,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +46,8 @@ from torch.utils.data import DataLoader
 
 from glaciermap.errors import InputError
 from glaciermap.io.files import atomic_output
+from glaciermap.stack_format import StackMeta
 from glaciermap.training.augment import default_augment
-from glaciermap.training.dataset import StackPatches, StackTiles
 from glaciermap.training.distributed import (
     DistContext,
     RankSampler,
@@ -54,10 +62,19 @@ from glaciermap.training.distributed import (
 from glaciermap.training.evaluate import score_tiles
 from glaciermap.training.losses import FocalLoss
 from glaciermap.training.metrics import ConfusionCounts
+from glaciermap.training.scenes import (
+    ScenePatches,
+    SceneTiles,
+    StackPath,
+    check_stacks,
+    normalisation_statistics,
+    pool_normalisation,
+    stack_list,
+)
 from glaciermap.training.schedule import warm_restart_schedule
 
 if TYPE_CHECKING:
-    from glaciermap.stack_format import StackMeta
+    from glaciermap.models.card import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +83,8 @@ BEST_NAME = "best"
 LAST_NAME = "last.pt"
 # Changing these between a run and its resumption is fine; any other field must match.
 _RESUMABLE_CHANGES = {"epochs", "num_workers", "device", "val_every"}
+NORMALISATIONS = {"card": "global", "stack": "per-stack"}
+"""``TrainConfig.normalisation`` -> the model card's ``normalisation.mode``."""
 
 
 @dataclass
@@ -75,6 +94,12 @@ class TrainConfig:
     ``epochs`` 150 = warm-restart cycles of 10, 20, 40 and 80 epochs (``first_cycle`` 10, ``cycle_mult``
     2). ``model_kwargs`` go to the architecture (``in_channels`` and ``n_times`` are set from the stack
     unless given). ``amp`` applies on CUDA only (bfloat16 where supported, else float16 with a scaler).
+
+    ``scene_augment`` adds :func:`~glaciermap.training.augment.scene_augment` (year-to-year changes:
+    dB offsets and gain, per-date offsets, coherence scaling, dropped dates, speckle); off by default
+    so that runs keep their samples. ``normalisation``: ``"card"`` (one set of statistics for every
+    stack, recorded in the card), ``"stack"`` (each stack its own), None: ``"card"``, or with ``init``
+    the init weights' mode. ``init``: weights to start from (a weights path, ``folder/NAME``).
     """
 
     model: str = "unet3d"
@@ -99,6 +124,9 @@ class TrainConfig:
     num_workers: int = 2
     amp: bool = True
     device: str | None = None  # None or "auto": CUDA when present
+    scene_augment: bool = False
+    normalisation: str | None = None  # "card", "stack"; None: "card", or the init weights' mode
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.device == "auto":
@@ -137,9 +165,15 @@ def _clock(seconds: float) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-def default_run_name(model: str, meta: StackMeta) -> str:
-    """``MODEL-REGION-YEAR``: the run folder's name when the user gives none."""
-    return f"{model}-{meta.region.name}-{meta.year}"
+def default_run_name(model: str, meta: StackMeta | Sequence[StackMeta]) -> str:
+    """``MODEL-REGION-YEAR``: the run folder's name when the user gives none.
+
+    Several stacks: their regions and years, each joined by ``+`` (``unet3d-example-2016+2017``).
+    """
+    metas = [meta] if isinstance(meta, StackMeta) else list(meta)
+    regions = "+".join(dict.fromkeys(m.region.name for m in metas))
+    years = "+".join(dict.fromkeys(str(m.year) for m in metas))
+    return f"{model}-{regions}-{years}"
 
 
 @dataclass
@@ -201,11 +235,11 @@ def _tensorboard(run_dir: Path) -> Any:
 
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    now = config.as_dict()
+    now = json.loads(json.dumps(config.as_dict()))
+    # A setting added since the run began: it ran with the default.
+    default = json.loads(json.dumps(TrainConfig().as_dict()))
     changed = sorted(
-        k
-        for k in now
-        if k not in _RESUMABLE_CHANGES and saved.get(k) != json.loads(json.dumps(now[k]))
+        k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k, default.get(k)) != now[k]
     )
     if changed:
         raise InputError(
@@ -216,18 +250,19 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> 
 
 def fit(
     config: TrainConfig,
-    stack_dir: str | os.PathLike[str],
+    stack_dir: StackPath | Sequence[StackPath],
     run_dir: str | os.PathLike[str],
     *,
     progress: Callable[[TrainProgress], None] | None = None,
     resume: bool = True,
     dist: DistContext | None = None,
 ) -> FitResult:
-    """Train ``config.model`` on the ``train`` split of a stack; keep the best weights by val IoU.
+    """Train ``config.model`` on the ``train`` split of stacks; keep the best weights by val IoU.
 
     Args:
         config: the recipe.
-        stack_dir: the stack folder (stack.json, tiles/, labels).
+        stack_dir: the stack folder (stack.json, tiles/, labels), or several: patches are drawn from
+            each alike and validation pools their val tiles. They must agree on channels and ``T``.
         run_dir: where the run's files go (created).
         progress: called after every batch and every validation (rank 0 only).
         resume: continue from ``run_dir/last.pt`` when it exists (its settings must match, but
@@ -244,17 +279,23 @@ def fit(
             f"{config.val_every} must be >= 1",
             "",
         )
+    if config.normalisation not in (None, *NORMALISATIONS):
+        raise InputError(
+            f"unknown normalisation {config.normalisation!r}",
+            f"use {' or '.join(NORMALISATIONS)}",
+        )
+    stacks = stack_list(stack_dir)
     if ctx.is_main:
         run.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
 
     with _deterministic(device.type == "cpu"):
-        return _fit(config, Path(stack_dir), run, progress, resume, ctx, device)
+        return _fit(config, stacks, run, progress, resume, ctx, device)
 
 
 def run_training(
     config: TrainConfig,
-    stack_dir: str | os.PathLike[str],
+    stack_dir: StackPath | Sequence[StackPath],
     run_dir: str | os.PathLike[str],
     *,
     progress: Callable[[TrainProgress], None] | None = None,
@@ -274,43 +315,160 @@ def run_training(
     return result if dist is None or dist.is_main else None
 
 
+def _init_name(path: Path) -> str:
+    """How the card names the init weights: a shipped name (``unet3d``), else their path."""
+    from glaciermap.models.lookup import SHIPPED_WEIGHTS
+
+    resolved = path.resolve()
+    if resolved.is_relative_to(SHIPPED_WEIGHTS):
+        return resolved.relative_to(SHIPPED_WEIGHTS).as_posix()
+    return str(resolved)
+
+
+def _load_init(
+    config: TrainConfig, n_times: int, channels: Sequence[str]
+) -> tuple[nn.Module, ModelCard, dict[str, Any]]:
+    """The init weights' model and card, and the arguments of the model to train from them.
+
+    Raises:
+        InputError: the card does not fit the run: another architecture, other arguments than
+            ``model_kwargs`` asks for, other channels, or another ``T`` for models that need theirs.
+    """
+    from glaciermap.models.weights import check_card_against_stack, load_weights
+
+    assert config.init is not None
+    where = f"the init weights {config.init}"
+    model, card = load_weights(config.init)
+    if card.architecture != config.model:
+        raise InputError(
+            f"{where} are a {card.architecture} model, not {config.model}",
+            f"train with --model {card.architecture} (the default with --init) or give other weights",
+        )
+    arguments = dict(card.arguments)
+    for key, value in config.model_kwargs.items():
+        if json.loads(json.dumps(value)) != json.loads(json.dumps(arguments.get(key))):
+            raise InputError(
+                f"{where} have {key} {arguments.get(key)!r}, not {value!r}",
+                "drop the option (the init weights' value is the default) or give other weights",
+            )
+    try:
+        check_card_against_stack(card, n_times, channels)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc.message}", exc.hint) from None
+    if "n_times" in arguments:  # a card-only argument: the network takes any T (checked above)
+        arguments["n_times"] = n_times
+    return model, card, arguments
+
+
+def _normalisation_mode(config: TrainConfig, init_card: ModelCard | None) -> str:
+    asked = NORMALISATIONS[config.normalisation] if config.normalisation is not None else None
+    if init_card is None:
+        return asked or NORMALISATIONS["card"]
+    mode = init_card.normalisation_mode
+    if asked is not None and asked != mode:
+        raise InputError(
+            f"--normalisation {config.normalisation} differs from the init weights' ({mode})",
+            "drop --normalisation: fine-tuned weights keep the normalisation they were trained with",
+        )
+    return mode
+
+
+def _training_data(stacks: Sequence[Path], train_set: ScenePatches) -> list[dict[str, Any]]:
+    """The card's ``training_data``: one entry per stack, named ``REGION-YEAR`` (``#2``, ... when
+    two share a name)."""
+    entries: list[dict[str, Any]] = []
+    names: dict[str, int] = {}
+    for stack, part in zip(stacks, train_set.parts, strict=True):
+        meta = part.reader.meta
+        name = f"{meta.region.name}-{meta.year}"
+        names[name] = names.get(name, 0) + 1
+        entries.append(
+            {
+                "name": name if names[name] == 1 else f"{name}#{names[name]}",
+                "stack": str(stack.resolve()),
+                "region": meta.region.name,
+                "year": meta.year,
+                "dates": [d.isoformat() for d in part.dates],
+                "acquisition_indices": list(part.acquisition_indices),
+                "train_tiles": list(part.tiles),
+                "normalisation": meta.normalisation_json(),
+            }
+        )
+    return entries
+
+
 def _fit(
     config: TrainConfig,
-    stack_dir: Path,
+    stacks: list[Path],
     run: Path,
     progress: Callable[[TrainProgress], None] | None,
     resume: bool,
     ctx: DistContext,
     device: torch.device,
 ) -> FitResult:
+    from glaciermap.models.card import GLOBAL, PER_STACK
     from glaciermap.models.registry import create_model, model_summary
-    from glaciermap.models.weights import save_weights
+    from glaciermap.models.weights import read_card, save_weights
 
-    train_set = StackPatches(
-        stack_dir,
+    metas = [StackMeta.read(d) for d in stacks]
+    channels = list(metas[0].channels)
+    check_stacks(stacks, [m.channels for m in metas])
+    init_card = read_card(config.init) if config.init is not None else None
+    mode = _normalisation_mode(config, init_card)
+    statistics: tuple[list[float], list[float]] | None
+    if mode == PER_STACK:
+        tiles = {m.normalisation_tiles for m in metas}
+        normalisation: dict[str, Any] = {
+            "mode": PER_STACK,
+            "tiles": tiles.pop() if len(tiles) == 1 else "mixed",
+        }
+        statistics = None
+    elif init_card is not None:
+        statistics = init_card.statistics(channels)
+        normalisation = {**dict(init_card.normalisation or {}), "mode": GLOBAL}
+    else:
+        normalisation = {**pool_normalisation(metas), "mode": GLOBAL}
+        statistics = normalisation_statistics(normalisation, channels)
+
+    train_set = ScenePatches(
+        stacks,
         split="train",
         patch=config.patch,
         samples_per_epoch=config.samples_per_epoch,
         acquisitions=config.acquisitions,
         augment=default_augment() if config.augment else None,
+        scene_augment=config.scene_augment,
         seed=config.seed,
+        statistics=statistics,
     )
-    meta = train_set.reader.meta
-    try:
-        val_tiles: StackTiles | None = StackTiles(
-            stack_dir,
-            split="val",
-            acquisitions=train_set.acquisition_indices,
-        )
-    except InputError:
+    n_times = train_set.n_times
+    val_tiles: SceneTiles | None = SceneTiles(
+        stacks,
+        split="val",
+        acquisitions=[p.acquisition_indices for p in train_set.parts],
+        statistics=[statistics] * len(stacks),
+    )
+    if not len(val_tiles or ()):
         log.warning("the stack has no validation tile: val IoU is NaN, best = first epoch")
         val_tiles = None
+    elif val_tiles is not None and val_tiles.missing:
+        log.warning(
+            "no validation tile in %s: validation scores the other stacks' val tiles",
+            ", ".join(map(str, val_tiles.missing)),
+        )
 
     kwargs = dict(config.model_kwargs)
-    kwargs.setdefault("in_channels", len(train_set.channels))
-    kwargs.setdefault("n_times", len(train_set.dates))
+    init_model: nn.Module | None = None
+    if config.init is not None:
+        init_model, init_card, kwargs = _load_init(config, n_times, channels)
+    kwargs.setdefault("in_channels", len(channels))
+    kwargs.setdefault("n_times", n_times)
     torch.manual_seed(config.seed)
-    model = create_model(config.model, **kwargs).to(device)
+    model = create_model(config.model, **kwargs)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict(), strict=True)
+        del init_model
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = warm_restart_schedule(optimizer, config.first_cycle, config.cycle_mult)
     loss_fn = FocalLoss(config.focal_gamma, config.focal_alpha, config.label_smoothing)
@@ -324,6 +482,12 @@ def _fit(
     if resume and last_path.is_file():
         state = torch.load(last_path, map_location="cpu", weights_only=True)
         _check_resumable(json.loads(state["config"]), config, last_path)
+        trained_on = json.loads(state.get("stacks", "null"))
+        if trained_on is not None and trained_on != [str(d.resolve()) for d in stacks]:
+            raise InputError(
+                f"{last_path} was trained on other stacks ({', '.join(trained_on)})",
+                "give the same stacks, or another run folder, or start over (--overwrite)",
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -353,25 +517,18 @@ def _fit(
     writer = _tensorboard(run) if ctx.is_main else None
     summary_side = max(config.patch, 384)  # FLOPs per pixel at the paper's patch size (or larger)
     summary_side += (-summary_side) % int(getattr(model, "stride", 1) or 1)
-    card_base = {
+    card_base: dict[str, Any] = {
         "summary": {
-            **model_summary(
-                model, len(train_set.dates), len(train_set.channels), summary_side, summary_side
-            ),
-            "input": [len(train_set.dates), len(train_set.channels), summary_side, summary_side],
+            **model_summary(model, n_times, len(channels), summary_side, summary_side),
+            "input": [n_times, len(channels), summary_side, summary_side],
         },
-        "channels": list(train_set.channels),
-        "normalisation": meta.normalisation_json(),
-        "training_data": {
-            "stack": str(stack_dir.resolve()),
-            "region": meta.region.name,
-            "year": meta.year,
-            "dates": [d.isoformat() for d in train_set.dates],
-            "acquisition_indices": list(train_set.acquisition_indices),
-            "train_tiles": list(train_set.tiles),
-        },
+        "channels": channels,
+        "normalisation": normalisation,
+        "training_data": _training_data(stacks, train_set),
         "recipe": config.as_dict(),
     }
+    if init_card is not None and config.init is not None:
+        card_base["init"] = {"name": _init_name(Path(config.init)), "sha256": init_card.sha256}
     weights_path = run / f"{BEST_NAME}.safetensors"
     fit_began = time.perf_counter()
     try:
@@ -467,6 +624,7 @@ def _fit(
                     "best_iou": best_iou,
                     "rng": torch.get_rng_state(),
                     "config": json.dumps(config.as_dict(), sort_keys=True),
+                    "stacks": json.dumps([str(d.resolve()) for d in stacks]),
                 }
                 with atomic_output(last_path) as tmp:
                     torch.save(state, tmp)
@@ -482,9 +640,9 @@ def _fit(
     finally:
         if writer is not None:
             writer.close()
-        train_set.reader.close()
+        train_set.close()
         if val_tiles is not None:
-            val_tiles.reader.close()
+            val_tiles.close()
 
     return FitResult(
         run_dir=run,
