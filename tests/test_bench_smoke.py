@@ -58,3 +58,12 @@ def test_bench_run(tmp_path):
 
     assert results["noop_cli_s"] > 0
     assert set(results["run_stages_s"]) == set(results["by_hand_stages_s"]) == set(PIPELINE.names)
+
+
+def test_bench_generalization(tmp_path):
+    pytest.importorskip("torch")
+    out = _smoke("generalization.py", "--out", str(tmp_path))
+    assert "unseen scene(s)" in out and "median IoU" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    scenes = results["weights"]["ablation/unet3d-3acq"]["scenes"]
+    assert len(scenes) == 1 and all(0 <= s["iou"] <= 1 for s in scenes.values())

@@ -20,7 +20,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "glaciermap"
 EDGES = ("pyogrio", "asf_search", "hyp3_sdk", "requests")
 RASTERIO_ALGORITHMS = {"warp", "features", "windows", "enums", "transform", "crs", "errors"}
-TRAINING_USERS = {"training", "cli/train.py", "cli/evaluate.py"}
+TRAINING_USERS = {"training", "cli/train.py", "cli/evaluate.py", "cli/calibrate.py"}
 
 
 def _modules() -> list[Path]:

@@ -209,7 +209,8 @@ def test_cli_train_and_evaluate(run_cli, stack_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.strip("│ ").startswith("15"))
     cells = [c.strip() for c in row.strip("│ ").split("│")]
-    assert "Card IoU" in result.stdout and cells[4] == cells[5] == f"{recorded[every]['iou']:.3f}"
+    # Acquisitions, Precision, Recall, F1, IoU, ECE, Card IoU
+    assert "Card IoU" in result.stdout and cells[4] == cells[6] == f"{recorded[every]['iou']:.3f}"
     result = run_cli("evaluate", out / "best")
     assert result.exit_code == 2
     assert "--stack" in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -318,7 +319,7 @@ def test_cli_train_on_several_stacks(run_cli, stack_dir, shifted_stack, tmp_path
     empty.write_text("# nothing yet\n")
     for args, words in [
         (["--stack", stack_dir, "--stack", chan], [str(chan), "channels"]),
-        (["--stacks", empty], ["names no stack"]),
+        (["--stacks", empty], ["lists no stack"]),
         (["--stacks", lists / "nosuch.txt"], ["cannot read the stack list"]),
         (["--stack", stack_dir, "--normalisation", "both"], ["both"]),
     ]:

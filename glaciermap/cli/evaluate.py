@@ -1,13 +1,26 @@
-"""``glaciermap evaluate``: precision, recall, F1 and IoU of weights on a split of a stack."""
+"""``glaciermap evaluate``: precision, recall, F1, IoU and calibration of weights on one or several
+stacks."""
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from glaciermap.cli.options import WEIGHTS_HELP, RegionName, SplitName, StackDir, Year
+from glaciermap.cli.options import (
+    WEIGHTS_HELP,
+    Overwrite,
+    RegionName,
+    SplitName,
+    Stacks,
+    StacksFile,
+    Year,
+    refuse_existing,
+    stack_folders,
+)
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
@@ -17,7 +30,8 @@ def evaluate(
     weights: Annotated[str, typer.Argument(help=WEIGHTS_HELP, show_default=False)],
     region: RegionName = None,
     year: Year = None,
-    stack: StackDir = None,
+    stack: Stacks = None,
+    stacks: StacksFile = None,
     split: Annotated[
         SplitName, typer.Option(help="Split to score; all: every tile of the stack.")
     ] = "test",
@@ -35,12 +49,32 @@ def evaluate(
             "same stack, split and dates).",
         ),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the scores as one JSON document instead.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a reliability diagram (PNG): predicted probability against glacier "
+            "frequency, pooled over the stacks, one curve per number of acquisitions.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    overwrite: Overwrite = False,
 ) -> None:
-    """Score weights on the whole tiles of a split: one row per number of acquisitions (Table 1).
+    """Score weights on the whole tiles of a split: one row per stack and number of acquisitions.
 
     For each N in --acquisitions the same weights are evaluated on the N acquisitions around the
     ablation peak (the models accept a variable number of dates). This is not the paper's Table 1,
     whose rows are separately trained models; train one model per N to reproduce that.
+
+    Several stacks (repeat --stack, or list them in a file given to --stacks) are scored one by one
+    (a row each) and pooled (a row over all their pixels, with the median and worst stack IoU):
+    scenes the model never saw show how it holds on a new year.
+
+    ECE is the expected calibration error of the glacier probability (15 bins; with the card's
+    temperature when the weights were calibrated, see glaciermap calibrate).
 
     Examples:
 
@@ -48,20 +82,18 @@ def evaluate(
 
         glaciermap evaluate runs/r1/best --stack stack/ --acquisitions 15
 
+        glaciermap evaluate unet3d --stacks unseen.txt --split all --acquisitions 15 --plot rel.png
+
     When the card already holds scores of the same stack (same input products), split and dates, a
     Card IoU column shows them beside the new ones: that is how the shipped cards are checked.
     --record updates the card in place (a record, not an output file).
     """
-    from rich.table import Table
-
     from glaciermap.models.card import ModelCard
-    from glaciermap.training.evaluate import evaluate as run_evaluate
-    from glaciermap.training.evaluate import record_evaluation
+    from glaciermap.training.evaluate import evaluate_stacks, record_evaluation
 
     state: AppState = ctx.obj
     path = state.weights(weights)
-    meta = state.stack(stack, region, year)
-    stack_dir = meta.json_path.parent
+    folders = stack_folders(state, stack, stacks, region, year)
     try:
         counts = [int(v) for v in acquisitions.split(",") if v.strip()]
     except ValueError:
@@ -70,34 +102,105 @@ def evaluate(
         ) from None
     if not counts or min(counts) < 1:
         raise InputError(f"--acquisitions {acquisitions!r} needs numbers >= 1", "e.g. 1,3,5,15")
+    if plot is not None:
+        refuse_existing([plot], overwrite)
 
     card = ModelCard.read(path)
-    rows = []
+    runs: list[tuple[int, dict[str, Any]]] = []
     with state.progress() as progress:
         for n in counts:
-            progress.add_task(f"Scoring with {n} acquisition(s)", total=None)
-            m = run_evaluate(path, stack_dir, split=split, acquisitions=n)
-            label = str(n) if m["n_times"] == n else f"{n} ({m['n_times']} in the stack)"
-            rows.append((label, m, card.evaluation_for(m)))
-            if record:
-                record_evaluation(path, m)
+            task = progress.add_task(f"Scoring with {n} acquisition(s)", total=None)
 
-    table = Table(title=f"{path} on the {split} split of {stack_dir}")
-    table.add_column("Acquisitions", justify="right")
-    for column in ("Precision", "Recall", "F1", "IoU"):
-        table.add_column(column, justify="right")
-    with_card = any(recorded is not None for _, _, recorded in rows)
-    if with_card:
-        table.add_column("Card IoU", justify="right")
-    for label, m, recorded in rows:
-        cells = [_fmt(m[k]) for k in ("precision", "recall", "f1", "iou")]
-        if with_card:
-            cells.append("-" if recorded is None else _fmt(float(recorded["iou"])))
-        table.add_row(label, *cells)
-    state.out.print(table)
+            def step(name: str, done: int, total: int, tile: str, task: Any = task) -> None:
+                progress.update(task, description=f"{name}: {tile}", completed=done, total=total)
+
+            result = evaluate_stacks(path, folders, split=split, acquisitions=n, progress=step)
+            runs.append((n, result))
+            if record:
+                for m in result["stacks"]:
+                    record_evaluation(path, m)
+
+    if plot is not None:
+        from glaciermap.training.reliability_plot import plot_reliability
+
+        curves = {
+            f"{n} acquisition(s): ECE {_fmt(r['pooled']['ece'])}": r["pooled"]["reliability"]
+            for n, r in runs
+        }
+        plot_reliability(curves, plot, title=f"{path.name} on {len(folders)} stack(s), {split}")
+
+    if as_json:
+        document = {
+            "weights": str(path),
+            "split": split,
+            "runs": [
+                {
+                    "acquisitions": n,
+                    "stacks": [_jsonable(m) for m in r["stacks"]],
+                    "pooled": _jsonable(r["pooled"]),
+                }
+                for n, r in runs
+            ],
+        }
+        typer.echo(json.dumps(document, indent=2, allow_nan=False))
+        return
+    _print_table(state, path, split, folders, runs, card)
+    if plot is not None:
+        state.out.print(f"wrote {plot}", markup=False, highlight=False)
     if record:
         state.out.print(f"recorded in the card of {path}", markup=False, highlight=False)
 
 
+def _print_table(state: AppState, path: Path, split: str, folders: list[Path], runs, card) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    several = len(folders) > 1
+    where = f"{len(folders)} stacks" if several else str(folders[0])
+    table = Table(title=f"{path} on the {split} split of {where}")
+    if several:
+        table.add_column("Stack")
+    table.add_column("Acquisitions", justify="right")
+    for column in ("Precision", "Recall", "F1", "IoU", "ECE"):
+        table.add_column(column, justify="right")
+    recorded = {
+        id(m): card.evaluation_for(m) for _, r in runs for m in r["stacks"]
+    }  # the card's scores of the same stack, split and dates
+    with_card = any(v is not None for v in recorded.values())
+    if with_card:
+        table.add_column("Card IoU", justify="right")
+    for n, r in runs:
+        for m in r["stacks"]:
+            label = str(n) if m["n_times"] == n else f"{n} ({m['n_times']} in the stack)"
+            cells = [_fmt(m[k]) for k in ("precision", "recall", "f1", "iou", "ece")]
+            if with_card:
+                entry = recorded[id(m)]
+                cells.append("-" if entry is None else _fmt(float(entry["iou"])))
+            table.add_row(*([m["name"]] if several else []), label, *cells)
+        if several:
+            pooled = r["pooled"]
+            cells = [_fmt(pooled[k]) for k in ("precision", "recall", "f1", "iou", "ece")]
+            table.add_row(
+                f"pooled ({pooled['n_stacks']}; median IoU {_fmt(pooled['median_iou'])}, "
+                f"worst {_fmt(pooled['worst_iou'])})",
+                str(n),
+                *cells,
+                *(["-"] if with_card else []),
+                style="bold",
+                end_section=True,
+            )
+    state.out.print(table)
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN as null (JSON has no NaN), recursively."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 def _fmt(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from glaciermap import __version__
+from glaciermap.cli import calibrate as calibrate_cli
 from glaciermap.cli import diff as diff_cli
 from glaciermap.cli import download as download_cli
 from glaciermap.cli import evaluate as evaluate_cli
@@ -49,6 +50,7 @@ for _name, _function in (
     ("preprocess", preprocess_cli.preprocess),
     ("train", train_cli.train),
     ("evaluate", evaluate_cli.evaluate),
+    ("calibrate", calibrate_cli.calibrate),
     ("predict", predict_cli.predict),
     ("history", history_cli.history),
 ):

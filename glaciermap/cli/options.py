@@ -87,6 +87,70 @@ StackDir = Annotated[
         show_default=False,
     ),
 ]
+Stacks = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--stack",
+        help="Stack folder (from glaciermap preprocess); repeat it for several stacks. Default: "
+        "the workspace's stack of --region and --year.",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+StacksFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--stacks",
+        help="A text file listing stack folders, one per line (# starts a comment; relative "
+        "paths are relative to the file).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
+def read_stack_list(path: Path) -> list[Path]:
+    """The stack folders a ``--stacks`` file lists (see :data:`StacksFile`).
+
+    Raises:
+        InputError: the file cannot be read or lists nothing.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the stack list {path}: {exc}", "check --stacks") from exc
+    folders = []
+    for line in text.splitlines():
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            folder = Path(entry).expanduser()
+            folders.append(folder if folder.is_absolute() else path.parent / folder)
+    if not folders:
+        raise InputError(f"the stack list {path} lists no stack", "one stack folder per line")
+    return folders
+
+
+def stack_folders(
+    state: Any,
+    stacks: list[Path] | None,
+    stacks_file: Path | None,
+    region: str | None,
+    year: int | None,
+) -> list[Path]:
+    """The stack folders of ``--stack`` (repeated) and ``--stacks FILE``, checked; else the
+    workspace's stack of ``--region`` and ``--year`` (:meth:`AppState.stack`)."""
+    folders = [*(stacks or []), *(read_stack_list(stacks_file) if stacks_file else [])]
+    if not folders:
+        return [state.stack(None, region, year).json_path.parent]
+    checked = []
+    for folder in folders:
+        meta = state.stack(folder, region, year)  # one clear line for a folder without a stack
+        checked.append(meta.json_path.parent)
+    if len(set(map(str, checked))) != len(checked):
+        raise InputError("a stack is given twice", "list each stack once")
+    return checked
+
+
 WEIGHTS_HELP = (
     "Weights: a shipped name (unet3d, convlstm), a name in $GLACIERMAP_WEIGHTS or the workspace's "
     "weights/, or the path of NAME.safetensors (with or without the suffix; its NAME.json card beside "
@@ -143,11 +207,15 @@ __all__ = [
     "ResamplingName",
     "SplitName",
     "StackDir",
+    "Stacks",
+    "StacksFile",
     "Workers",
     "Year",
     "output_option",
+    "read_stack_list",
     "refuse_existing",
     "region_option",
+    "stack_folders",
     "workers_option",
     "year_option",
 ]

@@ -15,10 +15,10 @@ from glaciermap.cli.options import (
     RegionName,
     Year,
     output_option,
+    stack_folders,
     workers_option,
 )
 from glaciermap.cli.state import AppState
-from glaciermap.errors import InputError
 from glaciermap.models.architectures import DEFAULT_ARCHITECTURE, parse_widths
 
 if TYPE_CHECKING:
@@ -31,31 +31,6 @@ else:
 _R = "Recipe (defaults: the paper's; also settable in the config file's \\[train] table)"
 
 
-def read_stack_list(path: Path) -> list[Path]:
-    """The stack folders a list file names: one per line, ``#`` starts a comment, blank lines are
-    skipped, relative paths are relative to the file's folder.
-
-    Raises:
-        InputError: the file cannot be read or names no stack.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"cannot read the stack list {path} ({exc.__class__.__name__})",
-            "give a text file with one stack folder per line",
-        ) from None
-    folders = []
-    for line in text.splitlines():
-        entry = line.split("#", 1)[0].strip()
-        if entry:
-            folder = Path(entry).expanduser()
-            folders.append(folder if folder.is_absolute() else path.parent / folder)
-    if not folders:
-        raise InputError(f"the stack list {path} names no stack", "list one stack folder per line")
-    return folders
-
-
 def training_stacks(
     state: AppState,
     stack: list[Path] | None,
@@ -65,10 +40,10 @@ def training_stacks(
 ) -> list[StackMeta]:
     """The stacks to train on: every --stack, then those of --stacks FILE; with neither, the
     workspace's stack of --region and --year. --region/--year given with stacks must match each."""
-    folders = [*(stack or []), *(read_stack_list(stacks) if stacks is not None else [])]
-    if not folders:
-        return [state.stack(None, region, year)]
-    return [state.stack(folder, region, year) for folder in folders]
+    return [
+        state.stack(folder, region, year)
+        for folder in stack_folders(state, stack, stacks, region, year)
+    ]
 
 
 def train(

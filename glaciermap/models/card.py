@@ -42,7 +42,15 @@ PER_STACK = "per-stack"
 NORMALISATION_MODES = (GLOBAL, PER_STACK)
 _SUFFIXES = (".safetensors", ".json")
 _RETRAIN = "re-download or retrain the weights"
-_OPTIONAL = ("normalisation", "summary", "recipe", "metrics", "training_run", "init")
+_OPTIONAL = (
+    "normalisation",
+    "summary",
+    "recipe",
+    "metrics",
+    "training_run",
+    "init",
+    "calibration",
+)
 EVALUATION_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn", "n_times", "dates")
 """What an evaluation entry records besides its key (stack, split, tiles)."""
 
@@ -70,6 +78,8 @@ class ModelCard:
         training_data: the stacks trained on, a list of objects (region, year, dates, ...); cards
             written before multi-stack training hold one object (see :attr:`training_stacks`).
         summary, recipe, metrics, training_run, init: the trainer's records, or None.
+        calibration: ``{"method": "temperature", "temperature", "ece_before", "ece_after", ...}``
+            (``glaciermap calibrate``), or None: probabilities are the raw sigmoid.
         evaluation: recorded scores, each keyed by stack (region, year), split, tiles and dates.
         extra: keys this version does not know, kept as they are.
     """
@@ -86,6 +96,7 @@ class ModelCard:
     metrics: Mapping[str, Any] | None = None
     training_run: Mapping[str, Any] | None = None
     init: Mapping[str, Any] | None = None
+    calibration: Mapping[str, Any] | None = None
     evaluation: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -126,6 +137,23 @@ class ModelCard:
         if isinstance(self.training_data, Mapping):
             return [self.training_data]
         return list(self.training_data)
+
+    @property
+    def temperature(self) -> float:
+        """The logits' divisor before the sigmoid (1.0 for an uncalibrated model)."""
+        if not self.calibration:
+            return 1.0
+        value = self.calibration.get("temperature", 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise InputError(
+                f"the model card's calibration temperature {value!r} is not a positive number",
+                "recalibrate with glaciermap calibrate",
+            )
+        return float(value)
+
+    def with_calibration(self, record: Mapping[str, Any]) -> ModelCard:
+        """This card with ``calibration`` replaced by ``record``."""
+        return dataclasses.replace(self, calibration=dict(record))
 
     def statistics(self, channels: Sequence[str]) -> tuple[list[float], list[float]]:
         """Per-channel ``(means, stds)`` the inputs must be normalised with, in ``channels`` order.

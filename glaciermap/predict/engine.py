@@ -238,7 +238,12 @@ def predict_stack(
                 plan,
                 reader,
                 torch_batch_fn(
-                    model, device, tta=cfg.tta, amp=cfg.amp, channels_last=cfg.channels_last
+                    model,
+                    device,
+                    tta=cfg.tta,
+                    amp=cfg.amp,
+                    channels_last=cfg.channels_last,
+                    temperature=card.temperature,
                 ),
                 rows,
                 batch_size=cfg.batch_size,
@@ -275,6 +280,7 @@ def predict_stack(
         "weights": str(weights),
         "weights_sha256": card.sha256,
         "architecture": card.architecture,
+        "temperature": card.temperature,
         "stack": str(stack.resolve()),
         "region": meta.region.name,
         "year": meta.year,

@@ -53,8 +53,10 @@ def torch_batch_fn(
     tta: bool = False,
     amp: bool = True,
     channels_last: bool = True,
+    temperature: float = 1.0,
 ) -> BatchFn:
-    """The model as a batch function: sigmoid of the logits, averaged over flips with ``tta``.
+    """The model as a batch function: sigmoid of the logits divided by ``temperature`` (the card's
+    calibration; 1.0 for none), averaged over flips with ``tta``.
 
     The model runs as :func:`~glaciermap.models.inference.for_inference` prepares it (BatchNorms
     folded; channels-last with ``channels_last``), a copy: ``model`` itself is not changed. On CUDA:
@@ -76,7 +78,7 @@ def torch_batch_fn(
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=use_amp):
             for dims in flips:
                 inp = x.flip(dims) if dims else x
-                prob = torch.sigmoid(model(inp).float())
+                prob = torch.sigmoid(model(inp).float() / temperature)
                 prob = prob.flip(dims) if dims else prob
                 total = prob if total is None else total + prob
         assert total is not None

@@ -7,6 +7,7 @@ pixels of the split's tiles, labels 255 ignored.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from glaciermap.errors import InputError
 from glaciermap.models.card import ModelCard
 from glaciermap.stack_format import StackMeta
 from glaciermap.training.dataset import StackTiles, Tiles
-from glaciermap.training.metrics import ConfusionCounts
+from glaciermap.training.metrics import ConfusionCounts, ReliabilityBins
 
 
 def model_stride(model: nn.Module) -> int:
@@ -61,8 +62,14 @@ def score_tiles(
     indices: Sequence[int] | None = None,
     amp: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    reliability: ReliabilityBins | None = None,
+    temperature: float = 1.0,
 ) -> ConfusionCounts:
-    """Confusion counts of ``model`` over ``tiles`` (or those at ``indices``); the model is put in eval."""
+    """Confusion counts of ``model`` over ``tiles`` (or those at ``indices``); the model is put in eval.
+
+    With ``reliability``, the pixels' probabilities ``sigmoid(logit / temperature)`` are also binned
+    into it (for the expected calibration error).
+    """
     model.eval()
     counts = ConfusionCounts()
     chosen = list(range(len(tiles))) if indices is None else list(indices)
@@ -70,6 +77,8 @@ def score_tiles(
         sample = tiles[i]
         logits = predict_tile(model, sample.x, device, amp=amp)
         counts.update(logits, sample.label, logits=True)
+        if reliability is not None:
+            reliability.update(torch.sigmoid(logits / temperature), sample.label)
         if progress is not None:
             progress(done, len(chosen), sample.tile_id)
     return counts
@@ -97,7 +106,9 @@ def evaluate(
 
     Returns:
         ``precision``, ``recall``, ``f1``, ``iou`` (NaN on zero denominators), ``tp``, ``fp``, ``fn``,
-        ``tn``, and ``n_times``, ``dates``, ``tiles``, ``split``, ``stack`` (region and year).
+        ``tn``, ``ece`` (expected calibration error of the card-calibrated probability),
+        ``reliability`` (its bins), ``temperature``, and ``n_times``, ``dates``, ``tiles``,
+        ``split``, ``stack`` (region and year).
 
     Raises:
         InputError: the weights' card does not fit the stack (channels, or ``T`` for models that need
@@ -131,17 +142,72 @@ def evaluate(
         acquisitions=indices,
         statistics=statistics,
     )
+    bins = ReliabilityBins()
     try:
-        counts = score_tiles(model, tiles, dev, progress=progress)
+        counts = score_tiles(
+            model, tiles, dev, progress=progress, reliability=bins, temperature=card.temperature
+        )
     finally:
         tiles.reader.close()
     return {
         **counts.as_dict(),
+        "ece": bins.ece,
+        "reliability": bins.table(),
+        "temperature": card.temperature,
         "n_times": len(indices),
         "dates": [d.isoformat() for d in tiles.dates],
         "tiles": list(tiles.tiles),
         "split": split,
         "stack": stack_identity(meta),
+    }
+
+
+def evaluate_stacks(
+    weights: str | os.PathLike[str],
+    stacks: Sequence[str | os.PathLike[str]],
+    split: str = "test",
+    acquisitions: int | None = None,
+    *,
+    device: str | None = None,
+    progress: Callable[[str, int, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate` on each stack (a scene each), and the scores of all their pixels pooled.
+
+    Returns:
+        ``stacks``: one :func:`evaluate` result per stack, with ``name`` (the folder's name);
+        ``pooled``: precision, recall, F1, IoU and ECE over every stack's pixels, and ``n_stacks``,
+        ``median_iou`` and ``worst_iou`` over the stacks (the scene-level spread a pooled IoU hides).
+    """
+    import statistics as stats
+
+    results = []
+    pooled = ConfusionCounts()
+    bins = ReliabilityBins()
+    for stack in stacks:
+        name = Path(stack).name
+        step = None if progress is None else (lambda d, t, tile, n=name: progress(n, d, t, tile))
+        result = evaluate(weights, stack, split, acquisitions, device=device, progress=step)
+        results.append({"name": name, **result})
+        pooled.merge(ConfusionCounts(result["tp"], result["fp"], result["fn"], result["tn"]))
+        for b, row in enumerate(result["reliability"]):
+            n = int(row["count"])
+            if n:
+                assert bins.count is not None and bins.prob_sum is not None
+                assert bins.positives is not None
+                bins.count[b] += n
+                bins.prob_sum[b] += row["mean_probability"] * n
+                bins.positives[b] += round(row["frequency"] * n)
+    ious = [r["iou"] for r in results if not math.isnan(r["iou"])]
+    return {
+        "stacks": results,
+        "pooled": {
+            **pooled.as_dict(),
+            "ece": bins.ece,
+            "reliability": bins.table(),
+            "n_stacks": len(results),
+            "median_iou": stats.median(ious) if ious else math.nan,
+            "worst_iou": min(ious) if ious else math.nan,
+        },
     }
 
 
@@ -165,6 +231,7 @@ def record_evaluation(weights: str | os.PathLike[str], result: Mapping[str, Any]
 
 __all__ = [
     "evaluate",
+    "evaluate_stacks",
     "model_stride",
     "predict_tile",
     "record_evaluation",

@@ -175,3 +175,80 @@ class ConfusionCounts:
             "iou": self.iou,
             "accuracy": self.accuracy,
         }
+
+
+@dataclass
+class ReliabilityBins:
+    """How well glacier probabilities match glacier frequencies: pixels binned by P(glacier).
+
+    ``n_bins`` equal-width bins over [0, 1]; per bin the pixel count, the sum of probabilities and
+    the number of glacier pixels (labels 255 skipped). The expected calibration error is
+    ``sum_b n_b / N * |frequency_b - mean probability_b|`` over the glacier class's probability
+    (for a binary map this is the reliability diagram of ``probability.tif`` itself).
+    """
+
+    n_bins: int = 15
+    count: np.ndarray | None = None
+    prob_sum: np.ndarray | None = None
+    positives: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.count is None:
+            self.count = np.zeros(self.n_bins, np.int64)
+            self.prob_sum = np.zeros(self.n_bins, np.float64)
+            self.positives = np.zeros(self.n_bins, np.int64)
+
+    def update(
+        self, probabilities: Any, labels: Any, *, ignore_index: int = IGNORE_INDEX
+    ) -> ReliabilityBins:
+        """Add pixels: ``probabilities`` in [0, 1] shaped like ``labels``; returns self."""
+        prob = _to_numpy(probabilities).astype(np.float64, copy=False).reshape(-1)
+        label = _to_numpy(labels).reshape(-1)
+        keep = (label != ignore_index) & np.isfinite(prob)
+        prob, label = prob[keep], label[keep]
+        index = np.minimum((prob * self.n_bins).astype(np.int64), self.n_bins - 1)
+        assert self.count is not None and self.prob_sum is not None and self.positives is not None
+        self.count += np.bincount(index, minlength=self.n_bins)
+        self.prob_sum += np.bincount(index, weights=prob, minlength=self.n_bins)
+        self.positives += np.bincount(index, weights=(label == 1), minlength=self.n_bins).astype(
+            np.int64
+        )
+        return self
+
+    def merge(self, other: ReliabilityBins) -> ReliabilityBins:
+        """Add another accumulator's bins (same ``n_bins``) into this one; returns self."""
+        assert self.count is not None and self.prob_sum is not None and self.positives is not None
+        assert other.count is not None and other.prob_sum is not None
+        assert other.positives is not None
+        self.count += other.count
+        self.prob_sum += other.prob_sum
+        self.positives += other.positives
+        return self
+
+    def table(self) -> list[dict[str, float]]:
+        """Per bin: ``low``, ``high``, ``count``, ``mean_probability``, ``frequency`` (NaN if empty)."""
+        assert self.count is not None and self.prob_sum is not None and self.positives is not None
+        rows = []
+        for b in range(self.n_bins):
+            n = int(self.count[b])
+            rows.append(
+                {
+                    "low": b / self.n_bins,
+                    "high": (b + 1) / self.n_bins,
+                    "count": n,
+                    "mean_probability": self.prob_sum[b] / n if n else math.nan,
+                    "frequency": self.positives[b] / n if n else math.nan,
+                }
+            )
+        return rows
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error (NaN without pixels)."""
+        assert self.count is not None and self.prob_sum is not None and self.positives is not None
+        total = int(self.count.sum())
+        if not total:
+            return math.nan
+        filled = self.count > 0
+        gap = np.abs(self.positives[filled] - self.prob_sum[filled])  # n_b * |freq_b - conf_b|
+        return float(gap.sum() / total)
