@@ -637,6 +637,9 @@ def _fit(
                         writer.add_scalar("f1/val", val_f1, epoch + 1)
                     writer.flush()
             barrier(ctx)
+        if ctx.is_main and val_tiles is not None and weights_path.is_file():
+            names = [str(d["name"]) for d in card_base["training_data"]]
+            _calibrate_best(run / BEST_NAME, val_tiles, device, names)
     finally:
         if writer is not None:
             writer.close()
@@ -652,6 +655,28 @@ def _fit(
         last_epoch=max(start_epoch, config.epochs),
         metrics=metrics,
         model=model.to("cpu").eval(),
+    )
+
+
+def _calibrate_best(best: Path, val_tiles: Any, device: torch.device, stacks: list[str]) -> None:
+    """Fit the best weights' temperature on the pooled val tiles and record it in their card, so
+    their probability means what it says (see :mod:`glaciermap.training.calibration`)."""
+    from glaciermap.models.card import ModelCard
+    from glaciermap.models.weights import load_weights
+    from glaciermap.training.calibration import calibration_record, fit_temperature, sample_pixels
+
+    model, _ = load_weights(best, device=device)
+    logits, labels = sample_pixels(model, [val_tiles], device=device)
+    if len(labels) == 0:
+        return
+    fitted_on = [{"name": name, "split": "val"} for name in stacks]
+    entry = calibration_record(logits, labels, fit_temperature(logits, labels), fitted_on)
+    ModelCard.read(best).with_calibration(entry).write(best)
+    log.info(
+        "calibrated on the val tiles: temperature %.3f, ECE %.3f -> %.3f",
+        entry["temperature"],
+        entry["ece_before"],
+        entry["ece_after"],
     )
 
 
