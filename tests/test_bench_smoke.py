@@ -67,3 +67,12 @@ def test_bench_generalization(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     scenes = results["weights"]["ablation/unet3d-3acq"]["scenes"]
     assert len(scenes) == 1 and all(0 <= s["iou"] <= 1 for s in scenes.values())
+
+
+def test_bench_separability(tmp_path):
+    pytest.importorskip("torch")
+    out = _smoke("separability.py", "--out", str(tmp_path))
+    assert "own model:" in out and "own-model test IoU" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    (scene,) = results["scenes"].values()
+    assert 0 <= scene["own_test_iou"] <= 1 and "weights_test_iou" in scene
