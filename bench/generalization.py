@@ -20,12 +20,13 @@ unseen scenes, ECE <= 0.03.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import tempfile
 import time
 from pathlib import Path
+
+import smoke_region  # bench/: the --smoke modes' tiny region
 
 YEARS = (2016, 2017, 2018, 2019, 2020, 2021)
 SEED_START = 1000
@@ -89,12 +90,7 @@ def main() -> None:
     n_scenes, acquisitions = args.scenes, args.acquisitions
     weights = args.weights or ["unet3d", "convlstm"]
     if args.smoke:
-        region = dataclasses.replace(
-            region,
-            name="bench-tiny",
-            prefix="BTNY",
-            aoi=(432_000.0, 8_754_000.0, 436_000.0, 8_756_000.0),
-        )
+        region = smoke_region.tiny_region()
         n_scenes, acquisitions, weights = 1, 4, ["ablation/unet3d-3acq"]
 
     began = time.perf_counter()

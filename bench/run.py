@@ -25,7 +25,6 @@ nothing; it checks that the script runs end to end against today's library.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -36,17 +35,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import smoke_region  # bench/: the --smoke modes' tiny region
+
 ROOT = Path(__file__).resolve().parents[1]
 YEAR = 2016
-SMOKE_TOML = """\
-[regions.bench-tiny]
-crs = "EPSG:32633"
-aoi = [432000, 8754000, 436000, 8756000]
-origin = [330000, 8400000]
-tile_size = 2000
-prefix = "BTNY"
-orbit = "ascending"
-"""
 
 
 def by_hand(region, options, out: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -200,13 +192,8 @@ def main() -> None:
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     if args.smoke:
-        region = dataclasses.replace(
-            BUILTIN_REGIONS["example"],
-            name="bench-tiny",
-            prefix="BTNY",
-            aoi=(432_000.0, 8_754_000.0, 436_000.0, 8_756_000.0),
-        )
-        (out / "glaciermap.toml").write_text(SMOKE_TOML)
+        region = smoke_region.tiny_region()
+        (out / "glaciermap.toml").write_text(smoke_region.TOML)
         env["GLACIERMAP_CONFIG"] = str(out / "glaciermap.toml")
         acquisitions, weights, repeat = 4, args.weights or "ablation/unet3d-3acq", 1
     else:

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import smoke_region  # bench/: the --smoke modes' tiny region
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -65,12 +67,7 @@ def main() -> None:
         seed=0,
     )
     if args.smoke:
-        region = dataclasses.replace(
-            BUILTIN_REGIONS["example"],
-            name="bench-tiny",
-            prefix="BTNY",
-            aoi=(432_000.0, 8_754_000.0, 436_000.0, 8_756_000.0),
-        )
+        region = smoke_region.tiny_region()
         stacks = [generalization.make_scene(region, 2016, 1000, out, 4)]
         config = dataclasses.replace(
             config, model_kwargs={"widths": (8, 16)}, patch=64, samples_per_epoch=4, epochs=1

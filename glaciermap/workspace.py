@@ -178,6 +178,10 @@ class Workspace:
         """``logs/run-<region>-<year>.log``: the annual run's plain, timestamped log."""
         return self.root / "logs" / f"run-{_part('region', region)}-{_part('year', year)}.log"
 
+    def run_lock(self, region: str, year: int) -> Path:
+        """``logs/run-<region>-<year>.lock``: the lock one annual run of a region-year holds."""
+        return self.run_log(region, year).with_suffix(".lock")
+
     def relative(self, path: Path) -> str:
         """``path`` relative to the root, as stored in the catalog."""
         return str(Path(path).resolve().relative_to(self.root))

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -36,25 +33,13 @@ def _error_lines(stderr: str) -> list[str]:
 
 
 def _serve(tmp_path, monkeypatch, scenes, **hyp3_options):
-    """The fake CMR (listing ``scenes``), HyP3 and bucket, with the environment pointed at them."""
-    asf_search = pytest.importorskip("asf_search")
-    trustme = pytest.importorskip("trustme")
-    from fakes.cmr import FakeCMR
-    from fakes.hyp3 import FakeHyP3, FileBucket
-    from fakes.server import FakeServer, ca_bundle
+    """The fakes (:func:`fakes.services.fake_services`), skipped without the clients' test extras."""
+    pytest.importorskip("asf_search")
+    pytest.importorskip("trustme")
+    from fakes.services import fake_services
 
-    monkeypatch.setattr(asf_search, "REPORT_ERRORS", False)
-    ca = trustme.CA()
-    bundle = str(ca_bundle(ca, tmp_path))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
-    monkeypatch.setenv("CURL_CA_BUNDLE", bundle)
-    monkeypatch.setenv("EARTHDATA_TOKEN", TOKEN)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    monkeypatch.setattr("time.sleep", lambda s: None)
-    with FakeServer(tls=ca) as cmr, FakeServer() as api, FakeServer() as files:
-        FakeCMR(cmr, scenes)
-        hyp3 = FakeHyP3(api, FileBucket(files), token=TOKEN, **hyp3_options)
-        yield cmr, hyp3, (cmr, api, files)
+    with fake_services(tmp_path, monkeypatch, scenes, token=TOKEN, **hyp3_options) as served:
+        yield served
 
 
 @pytest.fixture
@@ -293,25 +278,13 @@ def test_a_failed_stage_is_one_line_and_exit_1(run_cli, monkeypatch, tmp_path):
 
 
 def test_a_concurrent_run_gets_one_line_naming_the_holder(run_cli, tmp_path):
+    from fakes.lockholder import lock_held_elsewhere
+
     from glaciermap.workspace import Workspace
 
     workspace = Workspace.open(tmp_path / "workspace")
-    lock = workspace.run_log("example", 2016).with_suffix(".lock")
-    code = textwrap.dedent(
-        f"""
-        import sys
-        from pathlib import Path
-        from glaciermap.pipeline.lock import RunLock
-        with RunLock(Path({str(lock)!r}), "example 2016"):
-            print("held", flush=True)
-            sys.stdin.read()
-        """
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    lock = workspace.run_lock("example", 2016)
+    with lock_held_elsewhere(lock, "example 2016") as holder:
         result = run_cli("run", "-r", "example", "-y", "2016", "--source", "simulate")
         assert result.exit_code == 75
         lines = _error_lines(result.stderr)
@@ -322,8 +295,6 @@ def test_a_concurrent_run_gets_one_line_naming_the_holder(run_cli, tmp_path):
         )
         status = run_cli("run", "--status", "-r", "example", "-y", "2016")
         assert f"running now: pid {holder.pid}" in status.stdout
-    finally:
-        holder.communicate("")
     assert not (tmp_path / "workspace" / "raw" / "example").exists()
 
 

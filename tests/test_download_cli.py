@@ -9,9 +9,8 @@ import pytest
 asf_search = pytest.importorskip("asf_search")
 trustme = pytest.importorskip("trustme")
 
-from fakes.cmr import FakeCMR  # noqa: E402
-from fakes.hyp3 import FakeHyP3, Fault, FileBucket  # noqa: E402
-from fakes.server import FakeServer, ca_bundle  # noqa: E402
+from fakes.hyp3 import Fault  # noqa: E402
+from fakes.services import fake_services  # noqa: E402
 
 from glaciermap.io.hyp3 import open_product  # noqa: E402
 from glaciermap.regions import BUILTIN_REGIONS  # noqa: E402
@@ -28,17 +27,8 @@ def scenes():
 
 @pytest.fixture
 def services(tmp_path, monkeypatch, scenes):
-    monkeypatch.setattr(asf_search, "REPORT_ERRORS", False)
-    ca = trustme.CA()
-    bundle = str(ca_bundle(ca, tmp_path))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
-    monkeypatch.setenv("CURL_CA_BUNDLE", bundle)
-    monkeypatch.setenv("EARTHDATA_TOKEN", TOKEN)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    monkeypatch.setattr("time.sleep", lambda s: None)
-    with FakeServer(tls=ca) as cmr, FakeServer() as api, FakeServer() as files:
-        FakeCMR(cmr, scenes)
-        hyp3 = FakeHyP3(api, FileBucket(files), token=TOKEN, auto_advance=True)
+    with fake_services(tmp_path, monkeypatch, scenes, token=TOKEN, auto_advance=True) as served:
+        cmr, hyp3, _ = served
         yield cmr, hyp3
 
 

@@ -312,34 +312,20 @@ def test_temporary_files_are_left_alone_after_a_clean_run(tiny, tmp_path):
 
 
 def test_a_held_lock_stops_a_second_run_naming_the_holder(tmp_path):
+    from fakes.lockholder import lock_held_elsewhere
+
     workspace = Workspace.open(tmp_path / "ws")
-    code = textwrap.dedent(
-        f"""
-        import sys, time
-        from pathlib import Path
-        from glaciermap.pipeline.lock import RunLock
-        with RunLock(Path({str(workspace.run_log("tiny", YEAR).with_suffix(".lock"))!r}), "tiny 2016"):
-            print("held", flush=True)
-            sys.stdin.read()
-        """
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(workspace.run_lock("tiny", YEAR), "tiny 2016") as holder:
         with pytest.raises(RunLockedError, match=f"pid {holder.pid}, started ") as caught:
             run_year(workspace, TINY, YEAR, OPTIONS)
         assert caught.value.exit_code == 75
         state = run_status(workspace, "tiny", YEAR)[0]
         assert state.holder is not None and state.holder.pid == holder.pid
-    finally:
-        holder.communicate("")
     assert (
         "run refused: another glaciermap run of tiny 2016"
         in workspace.run_log("tiny", YEAR).read_text()
     )
-    with RunLock(workspace.run_log("tiny", YEAR).with_suffix(".lock"), "tiny 2016") as lock:
+    with RunLock(workspace.run_lock("tiny", YEAR), "tiny 2016") as lock:
         assert lock.previous is None  # the holder let go cleanly
 
 

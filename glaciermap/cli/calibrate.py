@@ -13,7 +13,7 @@ from glaciermap.cli.options import (
     Stacks,
     StacksFile,
     Year,
-    stack_folders,
+    stack_metas,
 )
 from glaciermap.cli.state import AppState
 
@@ -48,7 +48,7 @@ def calibrate(
 
     state: AppState = ctx.obj
     path = state.weights(weights)
-    folders = stack_folders(state, stack, stacks, region, year)
+    folders = [m.json_path.parent for m in stack_metas(state, stack, stacks, region, year)]
     with state.progress() as progress:
         task = progress.add_task("Collecting logits", total=None)
 

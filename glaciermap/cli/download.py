@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from glaciermap.cli.options import RegionName, Year, workers_option
+from glaciermap.cli.options import Acquisitions, RegionName, Year, workers_option
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
@@ -21,14 +21,7 @@ def download(
     ctx: typer.Context,
     region: RegionName = None,
     year: Year = None,
-    acquisitions: Annotated[
-        int,
-        typer.Option(
-            help="24-day slots to fill: 15 spans the year; fewer are taken around 1 August.",
-            min=1,
-            max=15,
-        ),
-    ] = 15,
+    acquisitions: Acquisitions = 15,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Search and print the plan; order and fetch nothing.")
     ] = False,

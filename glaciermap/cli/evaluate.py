@@ -19,7 +19,7 @@ from glaciermap.cli.options import (
     StacksFile,
     Year,
     refuse_existing,
-    stack_folders,
+    stack_metas,
 )
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
@@ -93,7 +93,7 @@ def evaluate(
 
     state: AppState = ctx.obj
     path = state.weights(weights)
-    folders = stack_folders(state, stack, stacks, region, year)
+    folders = [m.json_path.parent for m in stack_metas(state, stack, stacks, region, year)]
     try:
         counts = [int(v) for v in acquisitions.split(",") if v.strip()]
     except ValueError:

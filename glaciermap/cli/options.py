@@ -19,7 +19,7 @@ import typer
 from glaciermap.errors import InputError
 from glaciermap.models.architectures import ARCHITECTURES
 from glaciermap.preprocess.stack import COHERENCE_RESAMPLINGS
-from glaciermap.stack_format import SPLITS
+from glaciermap.stack_format import SPLITS, StackMeta
 
 ALL_TILES = "all"
 """The split name that means every tile of a stack."""
@@ -87,6 +87,15 @@ StackDir = Annotated[
         show_default=False,
     ),
 ]
+Acquisitions = Annotated[
+    int,
+    typer.Option(
+        help="24-day slots to fill: 15 spans the year; fewer are taken around 1 August.",
+        min=1,
+        max=15,
+    ),
+]
+"""``--acquisitions`` of download and run (the slots :func:`glaciermap.calendar.chosen_slots` picks)."""
 Stacks = Annotated[
     list[Path] | None,
     typer.Option(
@@ -130,25 +139,29 @@ def read_stack_list(path: Path) -> list[Path]:
     return folders
 
 
-def stack_folders(
+def stack_metas(
     state: Any,
     stacks: list[Path] | None,
     stacks_file: Path | None,
     region: str | None,
     year: int | None,
-) -> list[Path]:
-    """The stack folders of ``--stack`` (repeated) and ``--stacks FILE``, checked; else the
-    workspace's stack of ``--region`` and ``--year`` (:meth:`AppState.stack`)."""
+) -> list[StackMeta]:
+    """The stacks of ``--stack`` (repeated) and ``--stacks FILE``, read and checked; else the
+    workspace's stack of ``--region`` and ``--year`` (:meth:`AppState.stack`). With ``--region`` or
+    ``--year``, every stack must be of them.
+
+    Raises:
+        InputError: a folder holds no stack, a stack is of another region or year, or one is given
+            twice.
+    """
     folders = [*(stacks or []), *(read_stack_list(stacks_file) if stacks_file else [])]
     if not folders:
-        return [state.stack(None, region, year).json_path.parent]
-    checked = []
-    for folder in folders:
-        meta = state.stack(folder, region, year)  # one clear line for a folder without a stack
-        checked.append(meta.json_path.parent)
-    if len(set(map(str, checked))) != len(checked):
+        return [state.stack(None, region, year)]
+    # state.stack: one clear line for a folder without a stack
+    metas = [state.stack(folder, region, year) for folder in folders]
+    if len({str(m.json_path.parent) for m in metas}) != len(metas):
         raise InputError("a stack is given twice", "list each stack once")
-    return checked
+    return metas
 
 
 WEIGHTS_HELP = (
@@ -196,6 +209,7 @@ def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
 __all__ = [
     "ALL_TILES",
     "WEIGHTS_HELP",
+    "Acquisitions",
     "Architecture",
     "ArchitectureName",
     "DefaultRegion",
@@ -215,7 +229,7 @@ __all__ = [
     "read_stack_list",
     "refuse_existing",
     "region_option",
-    "stack_folders",
+    "stack_metas",
     "workers_option",
     "year_option",
 ]

@@ -10,7 +10,7 @@ import typer
 
 # HYP3_API: glaciermap.io.hyp3.api.PRODUCTION_API as `download` repeats it (its help loads no numpy).
 from glaciermap.cli.download import HYP3_API
-from glaciermap.cli.options import WEIGHTS_HELP, Device, RegionName, Workers
+from glaciermap.cli.options import WEIGHTS_HELP, Acquisitions, Device, RegionName, Workers
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 from glaciermap.pipeline import PIPELINE, RunOptions, last_complete_year
@@ -82,14 +82,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    acquisitions: Annotated[
-        int,
-        typer.Option(
-            help="24-day slots to fill: 15 spans the year; fewer are taken around 1 August.",
-            min=1,
-            max=15,
-        ),
-    ] = 15,
+    acquisitions: Acquisitions = 15,
     seed: Annotated[
         int, typer.Option(help="Seed of --source simulate (the same glaciers every year).")
     ] = 0,

@@ -15,35 +15,18 @@ from glaciermap.cli.options import (
     RegionName,
     Year,
     output_option,
-    stack_folders,
+    stack_metas,
     workers_option,
 )
 from glaciermap.cli.state import AppState
 from glaciermap.models.architectures import DEFAULT_ARCHITECTURE, parse_widths
 
 if TYPE_CHECKING:
-    from glaciermap.stack_format import StackMeta
-
     NormalisationName = str
 else:
     NormalisationName = Literal["card", "stack"]
 
 _R = "Recipe (defaults: the paper's; also settable in the config file's \\[train] table)"
-
-
-def training_stacks(
-    state: AppState,
-    stack: list[Path] | None,
-    stacks: Path | None,
-    region: str | None,
-    year: int | None,
-) -> list[StackMeta]:
-    """The stacks to train on: every --stack, then those of --stacks FILE; with neither, the
-    workspace's stack of --region and --year. --region/--year given with stacks must match each."""
-    return [
-        state.stack(folder, region, year)
-        for folder in stack_folders(state, stack, stacks, region, year)
-    ]
 
 
 def train(
@@ -249,7 +232,7 @@ def train(
     from glaciermap.training.loop import TrainConfig, TrainProgress, default_run_name, run_training
 
     state: AppState = ctx.obj
-    metas = training_stacks(state, stack, stacks, region, year)
+    metas = stack_metas(state, stack, stacks, region, year)
     init_path = state.weights(init) if init is not None else None
     if model is None:
         from glaciermap.models.card import ModelCard

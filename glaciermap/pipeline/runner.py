@@ -161,7 +161,7 @@ def run_year(
 
     name = region.name
     log_path = workspace.run_log(name, year)
-    lock = RunLock(log_path.with_suffix(".lock"), f"{name} {year}")
+    lock = RunLock(workspace.run_lock(name, year), f"{name} {year}")
     try:
         lock.acquire()
     except TryLaterError as exc:

@@ -95,8 +95,7 @@ def run_status(
 
 
 def _year_status(workspace: Workspace, region: str, year: int, pipeline: Pipeline) -> YearStatus:
-    log = workspace.run_log(region, year)
-    holder = current_holder(log.with_suffix(".lock"))
+    holder = current_holder(workspace.run_lock(region, year))
     catalog = workspace.catalog()
     try:
         stamps = {
@@ -142,7 +141,7 @@ def _year_status(workspace: Workspace, region: str, year: int, pipeline: Pipelin
         else:
             note = "interrupted" if event in ("started", "interrupted") else None
             rows.append(StageStatus(name, "pending", at if note else None, note=note))
-    return YearStatus(region, year, tuple(rows), holder, last_run, log)
+    return YearStatus(region, year, tuple(rows), holder, last_run, workspace.run_log(region, year))
 
 
 _STAGE_EVENTS = ("started", "finished", "failed", "waiting", "interrupted")

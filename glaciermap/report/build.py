@@ -17,6 +17,7 @@ from glaciermap.errors import InputError
 from glaciermap.inventory_format import GLACIERS_GPKG, REPORT_HTML
 from glaciermap.report import page
 from glaciermap.report.page import Cell
+from glaciermap.update.timeline import HISTORY_COLUMNS  # the history table's columns
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -35,16 +36,6 @@ MAX_FRONT_ROWS = 30
 """Rows of the fronts table; the rest are counted and left to changes.gpkg."""
 MAP_LABELS = 12
 """Glaciers named on the change map (those of the tables first)."""
-HISTORY_COLUMNS = (
-    "glacier_id",
-    "glac_name",
-    "year",
-    "area_km2",
-    "change_km2",
-    "front_shift_m",
-    "status",
-)
-"""Columns of the ``history`` table (``glaciermap.update.history()``'s)."""
 
 
 def write_report(

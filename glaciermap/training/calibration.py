@@ -26,7 +26,7 @@ from torch import nn
 
 from glaciermap.errors import InputError
 from glaciermap.training.dataset import StackTiles
-from glaciermap.training.evaluate import predict_tile
+from glaciermap.training.evaluate import labelled_tiles, predict_tile, stack_identity
 from glaciermap.training.losses import IGNORE_INDEX
 from glaciermap.training.metrics import ReliabilityBins
 
@@ -152,31 +152,15 @@ def calibrate_weights(
     Raises:
         InputError: the card does not fit a stack, or a stack lacks labels or tiles of the split.
     """
-    from glaciermap.calendar import select_acquisitions
     from glaciermap.models.card import ModelCard
-    from glaciermap.models.weights import check_card_against_stack, load_weights
-    from glaciermap.stack_format import StackMeta
-    from glaciermap.training.evaluate import stack_identity
+    from glaciermap.models.weights import load_weights
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, card = load_weights(weights, device=dev)
     datasets, fitted_on = [], []
     for stack in stacks:
-        meta = StackMeta.read(stack)
-        if not meta.has_labels:
-            raise InputError(f"the stack in {stack} has no labels", "rebuild it with --inventory")
-        n = int(acquisitions or card.n_times or meta.n_slots)
-        indices = select_acquisitions(meta.dates, n, missing=meta.missing_slots)
-        check_card_against_stack(card, len(indices), meta.channels)
-        statistics = card.input_statistics(meta) if card.normalisation is not None else None
-        datasets.append(
-            StackTiles(
-                stack,
-                split=None if split == "all" else split,
-                acquisitions=indices,
-                statistics=statistics,
-            )
-        )
+        meta, tiles = labelled_tiles(card, stack, split, acquisitions)
+        datasets.append(tiles)
         fitted_on.append({**stack_identity(meta), "split": split, "name": Path(stack).name})
     try:
         logits, labels = sample_pixels(model, datasets, device=dev, progress=progress)

@@ -114,7 +114,32 @@ def evaluate(
         InputError: the weights' card does not fit the stack (channels, or ``T`` for models that need
             theirs), or the stack lacks labels or tiles of the split.
     """
-    from glaciermap.models.weights import check_card_against_stack, load_weights
+    from glaciermap.models.weights import load_weights
+
+    if split not in ("train", "val", "test", "all"):
+        raise InputError(f"unknown split {split!r}", "use train, val, test or all")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, card = load_weights(weights, device=dev)
+    result, _ = _score_stack(model, card, stack_dir, split, acquisitions, dev, progress)
+    return result
+
+
+def labelled_tiles(
+    card: ModelCard,
+    stack_dir: str | os.PathLike[str],
+    split: str,
+    acquisitions: int | Sequence[int] | None = None,
+) -> tuple[StackMeta, StackTiles]:
+    """The ``split`` tiles (``all``: every tile) of a labelled stack, as the card's model reads them.
+
+    Dates: ``acquisitions`` around the ablation peak (or explicit slot indices), default the card's
+    ``T``; normalised as the model was trained (the card's statistics, or the stack's own when the
+    card says per-stack).
+
+    Raises:
+        InputError: the stack has no labels, or the card does not fit it (channels, ``T``).
+    """
+    from glaciermap.models.weights import check_card_against_stack
 
     stack = Path(stack_dir)
     meta = StackMeta.read(stack)
@@ -122,10 +147,6 @@ def evaluate(
         raise InputError(
             f"the stack in {stack} has no labels", "rebuild it with --inventory to evaluate"
         )
-    if split not in ("train", "val", "test", "all"):
-        raise InputError(f"unknown split {split!r}", "use train, val, test or all")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, card = load_weights(weights, device=dev)
     if acquisitions is None:
         acquisitions = int(card.n_times or meta.n_slots)
     if isinstance(acquisitions, int):
@@ -133,8 +154,6 @@ def evaluate(
     else:
         indices = [int(i) for i in acquisitions]
     check_card_against_stack(card, len(indices), meta.channels)
-    # Normalise as the model was trained: with the card's statistics, not this stack's, unless the
-    # card says each stack was normalised with its own.
     statistics = card.input_statistics(meta) if card.normalisation is not None else None
     tiles = StackTiles(
         stack,
@@ -142,24 +161,39 @@ def evaluate(
         acquisitions=indices,
         statistics=statistics,
     )
+    return meta, tiles
+
+
+def _score_stack(
+    model: nn.Module,
+    card: ModelCard,
+    stack_dir: str | os.PathLike[str],
+    split: str,
+    acquisitions: int | Sequence[int] | None,
+    device: torch.device,
+    progress: Callable[[int, int, str], None] | None,
+) -> tuple[dict[str, Any], ReliabilityBins]:
+    """:func:`evaluate`'s result for one stack, and its reliability bins (for pooling)."""
+    meta, tiles = labelled_tiles(card, stack_dir, split, acquisitions)
     bins = ReliabilityBins()
     try:
         counts = score_tiles(
-            model, tiles, dev, progress=progress, reliability=bins, temperature=card.temperature
+            model, tiles, device, progress=progress, reliability=bins, temperature=card.temperature
         )
     finally:
         tiles.reader.close()
-    return {
+    result = {
         **counts.as_dict(),
         "ece": bins.ece,
         "reliability": bins.table(),
         "temperature": card.temperature,
-        "n_times": len(indices),
+        "n_times": len(tiles.dates),
         "dates": [d.isoformat() for d in tiles.dates],
         "tiles": list(tiles.tiles),
         "split": split,
         "stack": stack_identity(meta),
     }
+    return result, bins
 
 
 def evaluate_stacks(
@@ -180,23 +214,22 @@ def evaluate_stacks(
     """
     import statistics as stats
 
+    from glaciermap.models.weights import load_weights
+
+    if split not in ("train", "val", "test", "all"):
+        raise InputError(f"unknown split {split!r}", "use train, val, test or all")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, card = load_weights(weights, device=dev)  # once for every stack
     results = []
     pooled = ConfusionCounts()
     bins = ReliabilityBins()
     for stack in stacks:
         name = Path(stack).name
         step = None if progress is None else (lambda d, t, tile, n=name: progress(n, d, t, tile))
-        result = evaluate(weights, stack, split, acquisitions, device=device, progress=step)
+        result, stack_bins = _score_stack(model, card, stack, split, acquisitions, dev, step)
         results.append({"name": name, **result})
         pooled.merge(ConfusionCounts(result["tp"], result["fp"], result["fn"], result["tn"]))
-        for b, row in enumerate(result["reliability"]):
-            n = int(row["count"])
-            if n:
-                assert bins.count is not None and bins.prob_sum is not None
-                assert bins.positives is not None
-                bins.count[b] += n
-                bins.prob_sum[b] += row["mean_probability"] * n
-                bins.positives[b] += round(row["frequency"] * n)
+        bins.merge(stack_bins)
     ious = [r["iou"] for r in results if not math.isnan(r["iou"])]
     return {
         "stacks": results,
@@ -232,6 +265,7 @@ def record_evaluation(weights: str | os.PathLike[str], result: Mapping[str, Any]
 __all__ = [
     "evaluate",
     "evaluate_stacks",
+    "labelled_tiles",
     "model_stride",
     "predict_tile",
     "record_evaluation",

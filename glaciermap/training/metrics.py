@@ -8,7 +8,7 @@ labels or with a singleton channel axis (``(B, 1, H, W)`` against ``(B, H, W)``)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -188,15 +188,14 @@ class ReliabilityBins:
     """
 
     n_bins: int = 15
-    count: np.ndarray | None = None
-    prob_sum: np.ndarray | None = None
-    positives: np.ndarray | None = None
+    count: np.ndarray = field(init=False)  # (n_bins,) int64 pixels
+    prob_sum: np.ndarray = field(init=False)  # (n_bins,) float64 sum of probabilities
+    positives: np.ndarray = field(init=False)  # (n_bins,) int64 glacier pixels
 
     def __post_init__(self) -> None:
-        if self.count is None:
-            self.count = np.zeros(self.n_bins, np.int64)
-            self.prob_sum = np.zeros(self.n_bins, np.float64)
-            self.positives = np.zeros(self.n_bins, np.int64)
+        self.count = np.zeros(self.n_bins, np.int64)
+        self.prob_sum = np.zeros(self.n_bins, np.float64)
+        self.positives = np.zeros(self.n_bins, np.int64)
 
     def update(
         self, probabilities: Any, labels: Any, *, ignore_index: int = IGNORE_INDEX
@@ -207,7 +206,6 @@ class ReliabilityBins:
         keep = (label != ignore_index) & np.isfinite(prob)
         prob, label = prob[keep], label[keep]
         index = np.minimum((prob * self.n_bins).astype(np.int64), self.n_bins - 1)
-        assert self.count is not None and self.prob_sum is not None and self.positives is not None
         self.count += np.bincount(index, minlength=self.n_bins)
         self.prob_sum += np.bincount(index, weights=prob, minlength=self.n_bins)
         self.positives += np.bincount(index, weights=(label == 1), minlength=self.n_bins).astype(
@@ -217,9 +215,6 @@ class ReliabilityBins:
 
     def merge(self, other: ReliabilityBins) -> ReliabilityBins:
         """Add another accumulator's bins (same ``n_bins``) into this one; returns self."""
-        assert self.count is not None and self.prob_sum is not None and self.positives is not None
-        assert other.count is not None and other.prob_sum is not None
-        assert other.positives is not None
         self.count += other.count
         self.prob_sum += other.prob_sum
         self.positives += other.positives
@@ -227,7 +222,6 @@ class ReliabilityBins:
 
     def table(self) -> list[dict[str, float]]:
         """Per bin: ``low``, ``high``, ``count``, ``mean_probability``, ``frequency`` (NaN if empty)."""
-        assert self.count is not None and self.prob_sum is not None and self.positives is not None
         rows = []
         for b in range(self.n_bins):
             n = int(self.count[b])
@@ -245,7 +239,6 @@ class ReliabilityBins:
     @property
     def ece(self) -> float:
         """Expected calibration error (NaN without pixels)."""
-        assert self.count is not None and self.prob_sum is not None and self.positives is not None
         total = int(self.count.sum())
         if not total:
             return math.nan
