@@ -5,7 +5,10 @@
     .venv/bin/python bench/generalization.py --smoke --out /tmp/x  # seconds: checks the script runs
 
 Each scene is the simulator's ``--region`` (default ``example``, 6 x 6 km) for one year and seed:
-scene ``i`` has year ``YEARS[i % len(YEARS)]`` and seed ``--seed-start + i``. The default seeds
+scene ``i`` has year ``YEARS[i % len(YEARS)]`` and seed ``--seed-start + i``. Beside these procedural
+landscapes, one scene is built around each real inventory of ``--outlines`` (``simulate --outlines``;
+default the NPI Svalbard outlines of 1936, 1990 and 2007 in ``../shared/data``, which lie in the
+example region's corner), seeds from 2000: real glacier shapes, mostly land around them. The default seeds
 (from 1000) are never used by training scenes (see ``weights/README.md``), so every scene is unseen:
 another landscape, another year's melt calendar, other surface levels drawn by the simulator. Scenes
 are simulated (co-polarised only), preprocessed with their truth as labels, cached under
@@ -14,7 +17,8 @@ are simulated (co-polarised only), preprocessed with their truth as labels, cach
 
 Prints, per weights, one row per scene (IoU, precision, recall, ECE) and the median, worst and pooled
 IoU; writes ``results.json``. Targets of issue 14: median >= 0.95 and worst >= 0.92 on at least 12
-unseen scenes, ECE <= 0.03.
+unseen scenes, ECE <= 0.03. Training scenes (``weights/README.md``) use seeds below 1000 and procedural
+landscapes only, so the real-outline landscapes are unseen too.
 """
 
 from __future__ import annotations
@@ -30,20 +34,44 @@ import smoke_region  # bench/: the --smoke modes' tiny region
 
 YEARS = (2016, 2017, 2018, 2019, 2020, 2021)
 SEED_START = 1000
+OUTLINES_SEED_START = 2000
+REAL_OUTLINES = Path(__file__).resolve().parents[2] / "shared" / "data" / "svalbard_npi" / "derived"
+"""NPI outlines of 1936, 1990 and 2007 (``../shared/data``), inside the example region's corner."""
 
 
-def make_scene(region, year: int, seed: int, out: Path, acquisitions: int) -> Path:  # type: ignore[no-untyped-def]
-    """Simulate and stack one scene (cached: an existing stack is reused); returns the stack."""
+def real_outlines() -> list[Path]:
+    """The default real inventories to build scenes around; empty (with a line) when absent."""
+    files = sorted(REAL_OUTLINES.glob("svalbard_*.gpkg"))
+    if not files:
+        print(f"no real outlines under {REAL_OUTLINES}: procedural scenes only")
+    return files
+
+
+def make_scene(  # type: ignore[no-untyped-def]
+    region, year: int, seed: int, out: Path, acquisitions: int, outlines: Path | None = None
+) -> Path:
+    """Simulate and stack one scene (cached: an existing stack is reused); returns the stack.
+
+    ``outlines``: a real inventory to build the landscape around (``simulate --outlines``); the
+    scene's name then ends in that file's stem.
+    """
     from glaciermap.preprocess.stack import build_stack
     from glaciermap.simulate.scene import simulate_year
 
-    name = f"{region.name}-{year}-s{seed}"
+    name = f"{region.name}-{year}-s{seed}" + (f"-{outlines.stem}" if outlines else "")
     stack = out / "stacks" / name
     if (stack / "stack.json").is_file():
         return stack
     raw = out / "scenes" / name
     simulate_year(
-        region, year, raw, seed=seed, n_acquisitions=acquisitions, cross_pol=False, workers=2
+        region,
+        year,
+        raw,
+        seed=seed,
+        n_acquisitions=acquisitions,
+        cross_pol=False,
+        outlines=outlines,
+        workers=2,
     )
     build_stack(
         region,
@@ -76,6 +104,14 @@ def main() -> None:
     parser.add_argument("--region", default="example")
     parser.add_argument("--scenes", type=int, default=12)
     parser.add_argument("--seed-start", type=int, default=SEED_START)
+    parser.add_argument(
+        "--outlines",
+        nargs="*",
+        type=Path,
+        default=None,
+        help="real inventories to build one more scene around each (seeds from 2000); default: "
+        "the NPI Svalbard outlines in ../shared/data when present; give none to skip",
+    )
     parser.add_argument("--acquisitions", type=int, default=15)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -89,14 +125,19 @@ def main() -> None:
     region = BUILTIN_REGIONS[args.region]
     n_scenes, acquisitions = args.scenes, args.acquisitions
     weights = args.weights or ["unet3d", "convlstm"]
+    outlines = real_outlines() if args.outlines is None else args.outlines
     if args.smoke:
         region = smoke_region.tiny_region()
-        n_scenes, acquisitions, weights = 1, 4, ["ablation/unet3d-3acq"]
+        n_scenes, acquisitions, weights, outlines = 1, 4, ["ablation/unet3d-3acq"], []
 
     began = time.perf_counter()
     stacks = [
         make_scene(region, YEARS[i % len(YEARS)], args.seed_start + i, out, acquisitions)
         for i in range(n_scenes)
+    ]
+    stacks += [
+        make_scene(region, YEARS[i % len(YEARS)], OUTLINES_SEED_START + i, out, acquisitions, path)
+        for i, path in enumerate(outlines)
     ]
     print(f"{len(stacks)} scene(s) ready in {time.perf_counter() - began:.0f} s under {out}")
 

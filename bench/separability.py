@@ -3,6 +3,7 @@ its own test tiles (issue 14).
 
     .venv/bin/python bench/separability.py --stacks scenes.txt --out bench/out/separability
     .venv/bin/python bench/separability.py --scenes 12          # the generalisation bench's scenes
+    .venv/bin/python bench/separability.py --stacks one.txt --init unet3d  # fine-tuning vs scratch
     .venv/bin/python bench/separability.py --smoke --out /tmp/x  # seconds: checks the script runs
 
 A scene on which even its own model fails (test IoU well below the others') is not a generalisation
@@ -14,6 +15,10 @@ one the shipped weights fail to generalise to. Scenes come from ``--stacks FILE`
 The recipe is deliberately small (``--epochs``, 128 px patches, widths 8,16,32,64, 2 threads): it asks
 whether the scene is separable, not how well the best model does. Prints one row per scene (own test
 IoU, and with ``--weights`` that weights' IoU on the same test tiles); writes ``results.json``.
+
+With ``--init WEIGHTS`` each scene also gets a model fine-tuned from those weights (``train --init``)
+with the same recipe on the same train tiles: the README's way to adapt to a region with an existing
+inventory, measured against training from scratch (the own model) and against the weights unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=0, help="use generalization.py's N scenes")
     parser.add_argument(
         "--weights", default=None, help="also score these weights on each test split"
+    )
+    parser.add_argument(
+        "--init", default=None, help="also fine-tune these weights on each scene's train tiles"
     )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
@@ -73,8 +81,9 @@ def main() -> None:
             config, model_kwargs={"widths": (8, 16)}, patch=64, samples_per_epoch=4, epochs=1
         )
         weights = "ablation/unet3d-3acq"
+        init = "ablation/unet3d-3acq" if args.init else None
     elif args.stacks is not None:
-        stacks, weights = read_stack_list(args.stacks), args.weights
+        stacks, weights, init = read_stack_list(args.stacks), args.weights, args.init
     else:
         region = BUILTIN_REGIONS["example"]
         years = generalization.YEARS
@@ -84,7 +93,7 @@ def main() -> None:
             )
             for i in range(args.scenes or 12)
         ]
-        weights = args.weights
+        weights, init = args.weights, args.init
 
     split = "all" if args.smoke else "test"  # the tiny scene has no test tile
     rows = {}
@@ -97,15 +106,27 @@ def main() -> None:
             n = None if not args.smoke else 3
             other = evaluate(resolve_weights(weights), stack, split, n, device="cpu")
             row["weights_test_iou"] = other["iou"]
+        if init is not None:
+            # The init weights' architecture and arguments: the recipe's widths may differ from them.
+            tuned_config = dataclasses.replace(
+                config, init=str(resolve_weights(init)), model_kwargs={}
+            )
+            began = time.perf_counter()
+            tuned = fit(tuned_config, stack, out / "runs" / f"{stack.name}-init", resume=False)
+            scored = evaluate(tuned.weights.with_suffix(""), stack, split=split, device="cpu")
+            row["init_test_iou"] = scored["iou"]
+            row["init_train_seconds"] = time.perf_counter() - began
         rows[stack.name] = row
         extra = f"  {weights}: {row['weights_test_iou']:.3f}" if weights else ""
+        if init is not None:
+            extra += f"  fine-tuned from {init}: {row['init_test_iou']:.3f}"
         print(f"{stack.name:28s} own model: {row['own_test_iou']:.3f}{extra}", flush=True)
     finite = [r["own_test_iou"] for r in rows.values() if not math.isnan(r["own_test_iou"])]
     if finite:
         print(
             f"own-model test IoU: median {sorted(finite)[len(finite) // 2]:.3f}, worst {min(finite):.3f}"
         )
-    doc = {"recipe": config.as_dict(), "weights": weights, "scenes": rows}
+    doc = {"recipe": config.as_dict(), "weights": weights, "init": init, "scenes": rows}
     text = json.dumps(generalization._finite(doc), indent=2, default=str)
     (out / "results.json").write_text(text + "\n")
     print(f"results: {out / 'results.json'}")

@@ -71,8 +71,27 @@ def test_bench_generalization(tmp_path):
 
 def test_bench_separability(tmp_path):
     pytest.importorskip("torch")
-    out = _smoke("separability.py", "--out", str(tmp_path))
-    assert "own model:" in out and "own-model test IoU" in out
+    out = _smoke("separability.py", "--out", str(tmp_path), "--init", "ablation/unet3d-3acq")
+    assert "own model:" in out and "own-model test IoU" in out and "fine-tuned from" in out
     results = json.loads((tmp_path / "results.json").read_text())
     (scene,) = results["scenes"].values()
     assert 0 <= scene["own_test_iou"] <= 1 and "weights_test_iou" in scene
+    assert 0 <= scene["init_test_iou"] <= 1
+    card = json.loads(next((tmp_path / "runs").glob("*-init/best.json")).read_text())
+    assert card["init"]["name"] == "ablation/unet3d-3acq"
+
+
+def test_bench_training_scenes(tmp_path):
+    """The training recipe's scenes: lists of stacks, split by seed, readable by train --stacks."""
+    from glaciermap.cli.options import read_stack_list
+
+    out = _smoke("training_scenes.py", "--out", str(tmp_path))
+    assert "stack lists:" in out
+    train, val = read_stack_list(tmp_path / "train.txt"), read_stack_list(tmp_path / "val.txt")
+    assert len(train) == len(val) == 1
+    assert all((s / "stack.json").is_file() for s in [*train, *val])
+    seeds = {
+        json.loads((s / "stack.json").read_text())["input_dir"].rsplit("-s", 1)[1]
+        for s in [*train, *val]
+    }
+    assert seeds == {"1", "500"}

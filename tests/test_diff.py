@@ -176,6 +176,20 @@ def test_new_glacier_ids_stay_unique() -> None:
     assert sorted(fresh) == ["N1#1", "N1#2", "N2"]
 
 
+def test_overlapping_reference_outlines_warn_once(caplog, monkeypatch) -> None:
+    """The annual run matches one reference in update and again in diff: one warning, not two."""
+    import glaciermap.diff
+
+    monkeypatch.setattr(glaciermap.diff, "_OVERLAPS_WARNED", set())  # other tests' warnings
+    reference = _frame(["A", "B"], [_box(0, 0, 1000, 1000), _box(900, 0, 2000, 1000)])
+    new = reference.copy()
+    with caplog.at_level(logging.WARNING, logger="glaciermap"):
+        diff_inventories(new, reference)
+        diff_inventories(new, reference)
+    warned = [r for r in caplog.records if "pairs of outlines overlap" in r.getMessage()]
+    assert len(warned) == 1 and "1 pairs" in warned[0].getMessage()
+
+
 def test_inventories_that_do_not_overlap_warn(caplog) -> None:
     reference = _frame(["A", "B"], [_box(0, 0, 1000, 1000), _box(2000, 0, 3000, 1000)])
     new = reference.copy()

@@ -334,6 +334,38 @@ def test_cli_train_on_several_stacks(run_cli, stack_dir, shifted_stack, tmp_path
         assert lines[0].startswith("error: ") and all(w in lines[0] for w in words), lines
 
 
+def test_cli_train_with_validation_scenes(run_cli, stack_dir, shifted_stack, tmp_path):
+    """--val-stack splits by scene: every tile of the training stack trains, every tile of the
+    validation stack is scored and calibrates the best weights; the card says which."""
+    meta = json.loads((stack_dir / "stack.json").read_text())
+    out = tmp_path / "by-scene"
+    args = _train_args("--stack", stack_dir, "--val-stack", shifted_stack, "--widths", "8,16")
+    result = run_cli(*args, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    card = _card(out / "best")
+    (trained_on,) = card["training_data"]
+    assert trained_on["train_tiles"] == meta["tiles"]  # every split of a training scene
+    (validated,) = card["metrics"]["validation_data"]
+    assert validated["stack"] == str(shifted_stack.resolve())
+    assert validated["tiles"] == meta["tiles"]
+    scored = card["metrics"]["val"]
+    assert sum(scored[k] for k in ("tp", "fp", "fn", "tn")) > 0
+    assert [f["split"] for f in card["calibration"]["fitted_on"]] == ["all"]
+    # Continuing the run with other validation scenes, or a scene on both sides: one line each.
+    for extra, words in [
+        (["--stack", stack_dir, "-o", out], ["validated on other stacks", str(shifted_stack)]),
+        (
+            ["--stack", stack_dir, "--val-stack", stack_dir, "-o", tmp_path / "both"],
+            ["both a training and a validation stack"],
+        ),
+    ]:
+        result = run_cli(*_train_args(*extra, "--epochs", "2", "--widths", "8,16"))
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1, result.stderr
+        assert all(w in lines[0] for w in words), lines
+    assert not (tmp_path / "both").exists()
+
+
 @pytest.fixture(scope="module")
 def per_stack_run(stack_dir, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("per-stack") / "r"

@@ -55,6 +55,27 @@ def train(
             show_default=False,
         ),
     ] = None,
+    val_stack: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--val-stack",
+            metavar="<dir>",
+            help="A validation scene (split by scene): every tile of it is scored, and the best "
+            "weights are chosen and calibrated on it, while every tile of the training stacks "
+            "trains; repeat it for several. Default: the training stacks' val tiles.",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    val_stacks: Annotated[
+        Path | None,
+        typer.Option(
+            "--val-stacks",
+            help="A text file listing validation stack folders (as --stacks); adds to --val-stack.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[
         ArchitectureName | None,
         typer.Option(
@@ -211,7 +232,8 @@ def train(
 
     Several stacks (--stack repeated, --stacks FILE) train one model across scenes: they must have the
     same channels and give the same number of dates; each selects its own dates around the ablation
-    peak. --init fine-tunes other weights on them.
+    peak. --val-stack/--val-stacks split by scene instead of by tile: those scenes validate (and
+    calibrate), and every tile of the training stacks trains. --init fine-tunes other weights on them.
 
     Examples:
 
@@ -219,6 +241,8 @@ def train(
 
         glaciermap train --stack ws/stacks/svalbard/2019 --stack ws/stacks/svalbard/2020 \\
             --normalisation stack --scene-augment
+
+        glaciermap train --stacks train-scenes.txt --val-stacks val-scenes.txt --scene-augment
 
         glaciermap train --init unet3d --stacks my-stacks.txt --epochs 30 --lr 1e-4
 
@@ -233,6 +257,9 @@ def train(
 
     state: AppState = ctx.obj
     metas = stack_metas(state, stack, stacks, region, year)
+    val_metas = (
+        stack_metas(state, val_stack, val_stacks, None, None) if (val_stack or val_stacks) else []
+    )
     init_path = state.weights(init) if init is not None else None
     if model is None:
         from glaciermap.models.card import ModelCard
@@ -297,6 +324,7 @@ def train(
             progress=on_step,
             overwrite=overwrite,
             threads=threads,
+            val_stacks=[meta.json_path.parent for meta in val_metas],
         )
     if result is None:  # another rank of a torchrun group: rank 0 reports
         return

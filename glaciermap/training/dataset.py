@@ -143,7 +143,8 @@ class _StackReader:
 
 
 class StackPatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Random ``patch`` x ``patch`` samples from the tiles of one split of a stack.
+    """Random ``patch`` x ``patch`` samples from the tiles of one split of a stack (``split=None``:
+    every tile, for a stack that is a training scene as a whole).
 
     Sampling: a tile of the split is drawn uniformly (tiles have equal sizes, so pixels are equally
     likely), then a centre pixel uniformly inside it; the window around that centre is shifted to lie
@@ -173,7 +174,7 @@ class StackPatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __init__(
         self,
         stack_dir: str | os.PathLike[str],
-        split: str = "train",
+        split: str | None = "train",
         patch: int = 384,
         samples_per_epoch: int = 1000,
         acquisitions: int | Sequence[int] = 15,

@@ -256,6 +256,7 @@ def fit(
     progress: Callable[[TrainProgress], None] | None = None,
     resume: bool = True,
     dist: DistContext | None = None,
+    val_stacks: Sequence[StackPath] | None = None,
 ) -> FitResult:
     """Train ``config.model`` on the ``train`` split of stacks; keep the best weights by val IoU.
 
@@ -263,6 +264,10 @@ def fit(
         config: the recipe.
         stack_dir: the stack folder (stack.json, tiles/, labels), or several: patches are drawn from
             each alike and validation pools their val tiles. They must agree on channels and ``T``.
+        val_stacks: validation scenes (split by scene, not by tile): every labelled tile of these
+            stacks is scored, the best weights are chosen and calibrated on them, and the training
+            stacks give all their tiles (every split) to training. None: the training stacks' val
+            tiles.
         run_dir: where the run's files go (created).
         progress: called after every batch and every validation (rank 0 only).
         resume: continue from ``run_dir/last.pt`` when it exists (its settings must match, but
@@ -285,12 +290,19 @@ def fit(
             f"use {' or '.join(NORMALISATIONS)}",
         )
     stacks = stack_list(stack_dir)
+    validation = stack_list(val_stacks) if val_stacks else []
+    both = {str(d.resolve()) for d in stacks} & {str(d.resolve()) for d in validation}
+    if both:
+        raise InputError(
+            f"{sorted(both)[0]} is both a training and a validation stack",
+            "give each scene to one of --stack/--stacks and --val-stack/--val-stacks",
+        )
     if ctx.is_main:
         run.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
 
     with _deterministic(device.type == "cpu"):
-        return _fit(config, stacks, run, progress, resume, ctx, device)
+        return _fit(config, stacks, validation, run, progress, resume, ctx, device)
 
 
 def run_training(
@@ -301,6 +313,7 @@ def run_training(
     progress: Callable[[TrainProgress], None] | None = None,
     overwrite: bool = False,
     threads: int | None = None,
+    val_stacks: Sequence[StackPath] | None = None,
 ) -> FitResult | None:
     """:func:`fit` as ``glaciermap train`` runs it, alone or under ``torchrun``.
 
@@ -311,7 +324,15 @@ def run_training(
     if threads is not None:
         torch.set_num_threads(threads)
     with torchrun_group() as dist:
-        result = fit(config, stack_dir, run_dir, progress=progress, resume=not overwrite, dist=dist)
+        result = fit(
+            config,
+            stack_dir,
+            run_dir,
+            progress=progress,
+            resume=not overwrite,
+            dist=dist,
+            val_stacks=val_stacks,
+        )
     return result if dist is None or dist.is_main else None
 
 
@@ -397,9 +418,22 @@ def _training_data(stacks: Sequence[Path], train_set: ScenePatches) -> list[dict
     return entries
 
 
+def _validation_data(val_tiles: SceneTiles | None) -> list[dict[str, Any]]:
+    """The card's ``metrics.validation_data``: the validation scenes and the tiles scored."""
+    return [
+        {
+            "name": f"{part.reader.meta.region.name}-{part.reader.meta.year}",
+            "stack": str(part.reader.meta.json_path.parent.resolve()),
+            "tiles": list(part.tiles),
+        }
+        for part in (val_tiles.parts if val_tiles is not None else [])
+    ]
+
+
 def _fit(
     config: TrainConfig,
     stacks: list[Path],
+    val_stacks: list[Path],
     run: Path,
     progress: Callable[[TrainProgress], None] | None,
     resume: bool,
@@ -432,7 +466,7 @@ def _fit(
 
     train_set = ScenePatches(
         stacks,
-        split="train",
+        split=None if val_stacks else "train",
         patch=config.patch,
         samples_per_epoch=config.samples_per_epoch,
         acquisitions=config.acquisitions,
@@ -442,12 +476,26 @@ def _fit(
         statistics=statistics,
     )
     n_times = train_set.n_times
-    val_tiles: SceneTiles | None = SceneTiles(
-        stacks,
-        split="val",
-        acquisitions=[p.acquisition_indices for p in train_set.parts],
-        statistics=[statistics] * len(stacks),
-    )
+    val_tiles: SceneTiles | None
+    if val_stacks:
+        val_tiles = SceneTiles(
+            val_stacks,
+            split=None,
+            acquisitions=[config.acquisitions] * len(val_stacks),
+            statistics=[statistics] * len(val_stacks),
+        )
+        check_stacks(
+            [*stacks, *val_stacks],
+            [channels] * len(stacks) + [p.reader.channels for p in val_tiles.parts],
+            [n_times] * len(stacks) + [len(p.dates) for p in val_tiles.parts],
+        )
+    else:
+        val_tiles = SceneTiles(
+            stacks,
+            split="val",
+            acquisitions=[p.acquisition_indices for p in train_set.parts],
+            statistics=[statistics] * len(stacks),
+        )
     if not len(val_tiles or ()):
         log.warning("the stack has no validation tile: val IoU is NaN, best = first epoch")
         val_tiles = None
@@ -488,6 +536,13 @@ def _fit(
                 f"{last_path} was trained on other stacks ({', '.join(trained_on)})",
                 "give the same stacks, or another run folder, or start over (--overwrite)",
             )
+        validated_on = json.loads(state.get("val_stacks", "[]"))
+        if validated_on != [str(d.resolve()) for d in val_stacks]:
+            before = ", ".join(validated_on) or "the training stacks' val tiles"
+            raise InputError(
+                f"{last_path} was validated on other stacks ({before})",
+                "give the same validation stacks, or another run folder, or start over (--overwrite)",
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -527,6 +582,7 @@ def _fit(
         "training_data": _training_data(stacks, train_set),
         "recipe": config.as_dict(),
     }
+    validation = _validation_data(val_tiles) if val_stacks else None
     if init_card is not None and config.init is not None:
         card_base["init"] = {"name": _init_name(Path(config.init)), "sha256": init_card.sha256}
     weights_path = run / f"{BEST_NAME}.safetensors"
@@ -602,7 +658,11 @@ def _fit(
                         run / BEST_NAME,
                         {
                             **card_base,
-                            "metrics": {"val": val.as_dict(), "epoch": epoch + 1},
+                            "metrics": {
+                                "val": val.as_dict(),
+                                "epoch": epoch + 1,
+                                **({"validation_data": validation} if validation else {}),
+                            },
                         },
                     )
                 row = {
@@ -625,6 +685,7 @@ def _fit(
                     "rng": torch.get_rng_state(),
                     "config": json.dumps(config.as_dict(), sort_keys=True),
                     "stacks": json.dumps([str(d.resolve()) for d in stacks]),
+                    "val_stacks": json.dumps([str(d.resolve()) for d in val_stacks]),
                 }
                 with atomic_output(last_path) as tmp:
                     torch.save(state, tmp)
@@ -638,8 +699,15 @@ def _fit(
                     writer.flush()
             barrier(ctx)
         if ctx.is_main and val_tiles is not None and weights_path.is_file():
-            names = [str(d["name"]) for d in card_base["training_data"]]
-            _calibrate_best(run / BEST_NAME, val_tiles, device, names)
+            if validation:
+                fitted_on = [{"name": v["name"], "split": "all"} for v in validation]
+            else:
+                fitted_on = [
+                    {"name": str(d["name"]), "split": "val"}
+                    for d, stack in zip(card_base["training_data"], stacks, strict=True)
+                    if Path(stack) not in val_tiles.missing
+                ]
+            _calibrate_best(run / BEST_NAME, val_tiles, device, fitted_on)
     finally:
         if writer is not None:
             writer.close()
@@ -658,9 +726,12 @@ def _fit(
     )
 
 
-def _calibrate_best(best: Path, val_tiles: Any, device: torch.device, stacks: list[str]) -> None:
-    """Fit the best weights' temperature on the pooled val tiles and record it in their card, so
-    their probability means what it says (see :mod:`glaciermap.training.calibration`)."""
+def _calibrate_best(
+    best: Path, val_tiles: Any, device: torch.device, fitted_on: list[dict[str, str]]
+) -> None:
+    """Fit the best weights' temperature on the pooled validation tiles and record it in their card
+    (``fitted_on``: the scenes and splits they come from), so their probability means what it says
+    (see :mod:`glaciermap.training.calibration`)."""
     from glaciermap.models.card import ModelCard
     from glaciermap.models.weights import load_weights
     from glaciermap.training.calibration import calibration_record, fit_temperature, sample_pixels
@@ -669,7 +740,6 @@ def _calibrate_best(best: Path, val_tiles: Any, device: torch.device, stacks: li
     logits, labels = sample_pixels(model, [val_tiles], device=device)
     if len(labels) == 0:
         return
-    fitted_on = [{"name": name, "split": "val"} for name in stacks]
     entry = calibration_record(logits, labels, fit_temperature(logits, labels), fitted_on)
     ModelCard.read(best).with_calibration(entry).write(best)
     log.info(

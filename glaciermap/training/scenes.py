@@ -164,7 +164,7 @@ class ScenePatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __init__(
         self,
         stack_dirs: StackPath | Sequence[StackPath],
-        split: str = "train",
+        split: str | None = "train",
         patch: int = 384,
         samples_per_epoch: int = 1000,
         acquisitions: int | Sequence[int] = 15,
