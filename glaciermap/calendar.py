@@ -28,6 +28,24 @@ REPEAT_DAYS = 12
 """Sentinel-1's orbit repeat: the coherence partner of a pass is the pass this many days later."""
 ABLATION_PEAK = (8, 1)
 """``(month, day)`` taken as the peak of the ablation season (Svalbard: late July to early August)."""
+SENTINEL1_START = dt.date(2014, 10, 3)
+"""Sentinel-1A's first IW acquisition: no year before 2014 has Sentinel-1 data."""
+
+
+def check_year(year: int, today: dt.date | None = None) -> None:
+    """Raise :class:`InputError` for a year without Sentinel-1 data: before 2014, or not begun."""
+    today = today or dt.date.today()
+    if year < SENTINEL1_START.year:
+        raise InputError(
+            f"year {year} is before Sentinel-1: no acquisitions before "
+            f"{SENTINEL1_START.day} {SENTINEL1_START:%B %Y}",
+            f"give a year from {SENTINEL1_START.year} on",
+        )
+    if year > today.year:
+        raise InputError(
+            f"year {year} has not begun: no Sentinel-1 acquisitions yet",
+            f"give {today.year} or earlier",
+        )
 
 
 def slot_start(year: int, index: int) -> dt.date:
@@ -120,8 +138,10 @@ __all__ = [
     "DEFAULT_SLOTS",
     "MAX_SLOTS",
     "REPEAT_DAYS",
+    "SENTINEL1_START",
     "SLOT_DAYS",
     "check_slot_count",
+    "check_year",
     "chosen_slots",
     "select_acquisitions",
     "slot_end",

@@ -47,6 +47,8 @@ NO_SPLIT = "none"
 LAYOUT = "time-major: band t*C + c + 1 is slot t, channel c; a sample is (T, C, H, W)"
 
 _REBUILD = "rebuild it with glaciermap preprocess"
+REBUILD_STACK = "rebuild the stack with glaciermap preprocess"
+"""The hint for a stack file that is damaged."""
 
 
 def band_index(slot: int, channel: int, n_channels: int = len(CHANNELS)) -> int:
@@ -279,12 +281,29 @@ class StackMeta:
                 "re-run glaciermap preprocess for this region and year",
             )
 
-    def check_identity(self, region: str | None = None, year: int | None = None) -> None:
-        """Raise :class:`InputError` when the stack is not of ``region`` / ``year`` (when given)."""
-        if region is not None and region != self.region.name:
+    def check_identity(self, region: str | Region | None = None, year: int | None = None) -> None:
+        """Raise :class:`InputError` when the stack is not of ``region`` / ``year`` (when given).
+
+        A :class:`~glaciermap.regions.Region` must match by name and grid too: a region redefined in
+        the config (another CRS, origin or tile size) is another region under the same name.
+        """
+        name = region if region is None or isinstance(region, str) else region.name
+        if name is not None and name != self.region.name:
             raise InputError(
-                f"the stack in {self._root()} is of region {self.region.name!r}, not {region!r}",
+                f"the stack in {self._root()} is of region {self.region.name!r}, not {name!r}",
                 "give the stack of the region asked for, or drop --region",
+            )
+        if (
+            region is not None
+            and not isinstance(region, str)
+            and StackGrid.of(region) != self.region
+        ):
+            grid = self.region
+            raise InputError(
+                f"the stack in {self._root()} lies on another grid than region {name!r} "
+                f"(the stack's: {grid.crs}, {grid.tile_size:g} m tiles from "
+                f"{grid.origin[0]:.0f}, {grid.origin[1]:.0f})",
+                f"rebuild it with glaciermap preprocess --region {name}",
             )
         if year is not None and int(year) != self.year:
             raise InputError(
@@ -466,6 +485,7 @@ __all__ = [
     "CHANNELS",
     "LABELS_DIR",
     "NO_SPLIT",
+    "REBUILD_STACK",
     "SPLITS",
     "STACK_FORMAT",
     "STACK_JSON",

@@ -85,11 +85,13 @@ def download(
 
         glaciermap download --region svalbard --year 2016 --status
     """
+    from glaciermap.calendar import check_year
     from glaciermap.download import run as downloads
 
     state: AppState = ctx.obj
     if region is None or year is None:
         raise InputError("download needs --region and --year", "e.g. --region svalbard --year 2016")
+    check_year(year)  # before any search: ASF has nothing for such a year
     chosen = state.settings().region(region)
     workspace = state.workspace()
     if status:

@@ -103,12 +103,15 @@ class AppState:
                 )
             meta = StackMeta.read(folder)
             meta.check_identity(
-                self.settings().region(region).name if region is not None else None, year
+                self.settings().region(region) if region is not None else None, year
             )
             return meta
         if region is None or year is None:
             raise InputError("no stack given", "pass --stack DIR, or --region and --year")
-        return self.workspace().stack(self.settings().region(region).name, year)
+        chosen = self.settings().region(region)
+        meta = self.workspace().stack(chosen.name, year)
+        meta.check_identity(chosen)  # the grid too: the config may have redefined the region
+        return meta
 
     def weights(self, spec: str) -> Path:
         """The weights ``spec`` names (see :mod:`glaciermap.models.lookup`), as ``folder/NAME``.

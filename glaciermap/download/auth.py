@@ -13,8 +13,10 @@ the catalog (:class:`Credentials` hides them from ``repr``).
 from __future__ import annotations
 
 import getpass
+import logging
 import netrc
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ from glaciermap.errors import AuthError
 
 if TYPE_CHECKING:
     from glaciermap.io.hyp3.api import Hyp3Client
+
+log = logging.getLogger(__name__)
 
 EDL_HOST = "urs.earthdata.nasa.gov"
 TOKEN_VARIABLE = "EARTHDATA_TOKEN"
@@ -50,10 +54,22 @@ def _netrc_path() -> Path:
 
 
 def from_netrc(path: Path | None = None) -> Credentials | None:
-    """EDL login and password from a netrc file, or None when it has no entry for EDL."""
+    """EDL login and password from a netrc file, or None when it has no entry for EDL.
+
+    A file that other users may read or write gets a warning (never its content), as ``ftp`` and
+    Python's own ``netrc`` complain of one; it is still used.
+    """
     path = path or _netrc_path()
     if not path.is_file():
         return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "%s can be read or changed by other users (mode %o) — run chmod 600 %s",
+            path,
+            mode,
+            path,
+        )
     try:
         entry = netrc.netrc(str(path)).authenticators(EDL_HOST)
     except (netrc.NetrcParseError, OSError) as exc:

@@ -378,9 +378,10 @@ def import_products(workspace: Workspace, region: str, year: int, folder: Path) 
     them as ``imported``.
 
     Raises:
-        InputError: the folder holds no HyP3 product, or one of them is damaged (nothing is imported).
+        InputError: the folder holds no HyP3 product, or one of them is damaged or holds members
+            that would land outside its folder (nothing is imported).
     """
-    from glaciermap.io.hyp3 import is_insar_name, is_rtc_name
+    from glaciermap.io.hyp3 import is_insar_name, is_rtc_name, open_product
 
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder", "give the folder holding the product zips")
@@ -401,6 +402,7 @@ def import_products(workspace: Workspace, region: str, year: int, folder: Path) 
             raise InputError(
                 f"{path.name} cannot be imported: {exc.message}", "fetch it again"
             ) from None
+        open_product(path)  # preprocess's checks: members inside <base>/, the rasters it reads
     raw = workspace.raw_dir(region, year)
     raw.mkdir(parents=True, exist_ok=True)
     catalog = workspace.catalog()

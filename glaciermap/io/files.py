@@ -13,10 +13,10 @@ import errno
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from glaciermap.errors import InputError
+from glaciermap.errors import GlaciermapError, InputError
 
 TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.(?:partial|stream)(?:[.-].*)?$")
 """The hidden names of files being written: :func:`atomic_output`'s ``.<stem>.<8 hex>.partial<suffix>``,
@@ -29,6 +29,75 @@ Download's resumable parts (``.<stem>.part<suffix>``, ``.<product>.partial/``) a
 def is_temporary_name(name: str) -> bool:
     """Whether ``name`` (a file name, no folder) is one of :data:`TEMPORARY_NAME`'s."""
     return TEMPORARY_NAME.match(name) is not None
+
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+"""Failures of writing that are the user's to fix: a full disk or quota, a read-only filesystem, a
+file-size limit (``ulimit -f``). Permission errors are too."""
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is an :class:`OSError` of :data:`WRITE_ERRNOS` or a permission error."""
+    return isinstance(exc, PermissionError) or (
+        isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS
+    )
+
+
+FULL_HINT = "free some space or choose another folder"
+"""What to do when a write failed for want of room."""
+_NEARLY_FULL = 1 << 20  # bytes: less than this free after a failed write means the disk filled up
+
+
+def room_problem(folder: str | os.PathLike[str], written: Iterable[Path] = ()) -> str | None:
+    """Why a write in ``folder`` may have failed for want of room, or None when there is room.
+
+    GDAL and OGR report a full disk as a failed write, or as a damaged file they then read back,
+    without ``errno``; after such a failure this looks: did a file of ``written`` reach the process's
+    file-size limit (``ulimit -f``), or is the filesystem full?
+    """
+    import resource
+    import shutil
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        sizes = [p.stat().st_size for p in written if p.is_file()]
+        # A write that crosses the limit stops at it; a block short of it is as good as there.
+        if sizes and max(sizes) >= limit - (1 << 16):
+            return f"files may not grow beyond {limit} bytes here (ulimit -f)"
+    try:
+        if shutil.disk_usage(folder).free < _NEARLY_FULL:
+            return os.strerror(errno.ENOSPC)
+    except OSError:
+        return None
+    return None
+
+
+def write_failure(
+    exc: BaseException, folder: str | os.PathLike[str], written: Iterable[Path] = ()
+) -> str | None:
+    """What went wrong when ``exc`` broke off writing ``written`` in ``folder``, when it is the
+    user's to fix (:func:`is_write_failure`, :func:`room_problem`); None for anything else."""
+    if isinstance(exc, OSError) and is_write_failure(exc):
+        return exc.strerror or str(exc)
+    return room_problem(folder, written)
+
+
+def make_output_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (and its parents) for a stage's outputs; :class:`InputError` when it cannot
+    be created or written in."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create output folder {path}: {exc.strerror or exc}",
+            "choose a folder you can write to",
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise InputError(
+            f"output folder {path} is not writable", "choose a folder you can write to"
+        )
+    return path
 
 
 @contextlib.contextmanager
@@ -63,17 +132,14 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
         if not tmp.exists():
             raise RuntimeError(f"nothing was written to the temporary file for {final}")
         tmp.replace(final)
-    except OSError as exc:
-        # Only the failures of writing itself are the user's to fix; anything else is a bug.
-        if isinstance(exc, PermissionError) or exc.errno in (
-            errno.ENOSPC,
-            errno.EDQUOT,
-            errno.EROFS,
-        ):
-            raise InputError(
-                f"cannot write {final}: {exc.strerror}", "free some space or choose another folder"
-            ) from exc
+    except GlaciermapError:
         raise
+    except Exception as exc:
+        # Only the failures of writing itself are the user's to fix; anything else is a bug.
+        why = write_failure(exc, parent, [tmp])
+        if why is None:
+            raise
+        raise InputError(f"cannot write {final}: {why}", FULL_HINT) from exc
     finally:
         _remove_with_sidecars(tmp)
 

@@ -19,6 +19,7 @@ card written by a newer glaciermap survives a round trip. This module does not i
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from glaciermap.calendar import slot_of, slot_start
 from glaciermap.errors import InputError
 from glaciermap.io.files import atomic_output
 from glaciermap.stack_format import CHANNELS
@@ -60,6 +62,14 @@ def weight_paths(path_or_stem: str | os.PathLike[str]) -> tuple[Path, Path]:
     path = Path(path_or_stem)
     stem = path.with_suffix("") if path.suffix in _SUFFIXES else path
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+def _dates_text(slots: set[int], year: int) -> str:
+    """``5 dates, 18 Jun to 22 Sep``: how many slots, from the first's start to the last's."""
+    first, last = slot_start(year, min(slots)), slot_start(year, max(slots))
+    if len(slots) == 1:
+        return f"1 date, {first.day} {first:%b}"
+    return f"{len(slots)} dates, {first.day} {first:%b} to {last.day} {last:%b}"
 
 
 def _same_scoring(entry: Mapping[str, Any], result: Mapping[str, Any]) -> bool:
@@ -218,6 +228,43 @@ class ModelCard:
                 f"the stack is normalised as {normalisation}",
                 "normalise the stack with the statistics in the model card",
             )
+
+    def training_slots(self) -> set[int] | None:
+        """The slots of the year (0-based, :mod:`glaciermap.calendar`) that every training stack's
+        dates fall in, or None when the card records no dates."""
+        found = None
+        for entry in self.training_stacks:
+            dates = entry.get("dates") if isinstance(entry, Mapping) else None
+            if not dates:
+                continue
+            try:
+                days = [dt.date.fromisoformat(str(d)) for d in dates]
+            except ValueError:
+                continue  # not this card's concern: what it says of its training is for people
+            slots = {slot_of(d, d.year) for d in days}
+            found = slots if found is None else found & slots
+        return found
+
+    def stack_dates_mismatch(self, meta: StackMeta, weights: str | os.PathLike[str]) -> str | None:
+        """Why the stack lacks the dates the weights were trained on, or None when it has them: fewer
+        slots than the card's ``T``, or not the slots of the year the training dates fell in (a
+        stack of January to April for a model of the summer).
+
+        Models that accept any ``T`` still run on such a stack (``evaluate --acquisitions`` relies
+        on it), so this is a warning to print before predicting, not an error.
+        """
+        have = {slot_of(d, meta.year) for d in meta.dates}
+        trained = self.training_slots()
+        if self.n_times is not None and self.n_times > meta.n_slots:
+            expected = f"{self.n_times} dates"
+        elif trained and not trained <= have:
+            expected = _dates_text(trained, meta.year)
+        else:
+            return None
+        return (
+            f"{weights} was trained on {expected}; the stack in {meta.root} has "
+            f"{_dates_text(have, meta.year)}"
+        )
 
     # ------------------------------------------------------------------------------------------------
     # Evaluations

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glaciermap.calendar import check_year
 from glaciermap.errors import (
     AuthError,
     ConfigError,
@@ -49,9 +50,6 @@ from glaciermap.workspace import Workspace
 
 BAD_INPUT = (InputError, ConfigError, WorkspaceError, AuthError)
 """Errors that are the user's to fix (exit 2), whichever stage raises them."""
-
-FIRST_YEAR = 2014
-"""Sentinel-1A's first year of data."""
 
 
 @dataclass
@@ -87,20 +85,6 @@ def inputs_hash(stage: Stage, ctx: RunContext) -> str:
     payload = {"stage": stage.name, "inputs": stage.inputs(ctx)}
     text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def check_year(year: int, today: dt.date | None = None) -> None:
-    """Raise :class:`InputError` for a year without Sentinel-1 data or not begun."""
-    today = today or dt.date.today()
-    if year < FIRST_YEAR:
-        raise InputError(
-            f"year {year} is before Sentinel-1 (data from {FIRST_YEAR})", "give a later --year"
-        )
-    if year > today.year:
-        raise InputError(
-            f"year {year} has not begun",
-            f"give --year {today.year - 1} (the last complete year) or earlier",
-        )
 
 
 def check_reference(path: Path) -> None:
@@ -337,4 +321,4 @@ def _notify(stage: Stage, ctx: RunContext, record: RunRecord) -> bool:
     return True
 
 
-__all__ = ["BAD_INPUT", "FIRST_YEAR", "RunResult", "check_reference", "check_year", "run_year"]
+__all__ = ["BAD_INPUT", "RunResult", "check_reference", "run_year"]

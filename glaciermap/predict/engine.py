@@ -18,6 +18,7 @@ resumable: a re-run starts over).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glaciermap.errors import InputError
-from glaciermap.io.files import atomic_output
+from glaciermap.io.files import FULL_HINT, atomic_output, is_write_failure, make_output_folder
 from glaciermap.predict.merger import MASK_NAME, MASK_NODATA, PROBABILITY_NAME, PredictionRows
 from glaciermap.predict.network import BatchFn, resolve_device, torch_batch_fn, use_cpu_threads
 from glaciermap.predict.reader import (
@@ -49,6 +50,8 @@ from glaciermap.predict.sliding import (
 
 if TYPE_CHECKING:
     from glaciermap.vectorize.pipeline import VectorizeResult
+
+log = logging.getLogger(__name__)
 
 OUTLINES_NAME = "outlines.gpkg"
 RECORD_NAME = "predict.json"
@@ -196,6 +199,13 @@ def predict_stack(
     meta.check_files(labels=False)
     device = resolve_device(cfg.device)
     model, card = load_weights(weights, device=device)
+    mismatch = card.stack_dates_mismatch(meta, weights)
+    if mismatch is not None:
+        log.warning(
+            "%s — predicting on these; build the stack with preprocess --acquisitions 15 (the "
+            "whole year) for the dates the weights know",
+            mismatch,
+        )
 
     channels = list(meta.channels)
     n_times = int(card.n_times or meta.n_slots)
@@ -214,13 +224,18 @@ def predict_stack(
         raise InputError(f"--batch-size {cfg.batch_size} must be >= 1", "")
 
     reader = StackWindows(
-        meta.vrt_path, meta.bands(indices), len(indices), mean, std, gdal_cache_mb=cfg.gdal_cache_mb
+        meta.vrt_path,
+        meta.bands(indices),
+        len(indices),
+        mean,
+        std,
+        gdal_cache_mb=cfg.gdal_cache_mb,
+        tiles=[meta.tile_path(t) for t in meta.tiles],
     )
     plan = plan_windows(reader.height, reader.width, cfg.window, cfg.overlap)
     use_cpu_threads(device)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_folder(out_dir)
     began = time.perf_counter()
     # No record, nor outlines about to be replaced, of an older run beside the new rasters.
     stale = [out / RECORD_NAME, *([out / OUTLINES_NAME] if cfg.vectorize else [])]
@@ -254,9 +269,9 @@ def predict_stack(
             )
             cogs.publish(replaces=stale)
     except OSError as exc:
-        raise InputError(
-            f"cannot write in {out}: {exc}", "free some space or choose another folder"
-        ) from exc
+        if not is_write_failure(exc):
+            raise
+        raise InputError(f"cannot write in {out}: {exc.strerror}", FULL_HINT) from exc
     seconds = time.perf_counter() - began
 
     with open_raster(out / MASK_NAME) as check:

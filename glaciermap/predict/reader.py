@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from glaciermap.predict.sliding import WindowPlan
+from glaciermap.stack_format import REBUILD_STACK
 from glaciermap.workers import available_cpus
 
 WindowReader = Callable[..., tuple[np.ndarray, np.ndarray]]
@@ -36,7 +37,8 @@ class StackWindows:
     """Windows of a stack's ``stack.vrt``, normalised with given statistics, NaN filled with 0.
 
     Pixels outside the raster (windows larger than a small raster) and in missing tiles are no data.
-    One open dataset per reading thread.
+    One open dataset per reading thread. A read that fails names the damaged file among ``tiles``
+    (the files the VRT reads).
     """
 
     def __init__(
@@ -47,10 +49,12 @@ class StackWindows:
         mean: np.ndarray,
         std: np.ndarray,
         gdal_cache_mb: int = 256,
+        tiles: Sequence[Path] = (),
     ) -> None:
         from glaciermap.io.raster import open_raster
 
         self.vrt = vrt
+        self.tiles = list(tiles)
         self.gdal_cache_mb = gdal_cache_mb
         self.bands = list(bands)
         self.n_times = n_times
@@ -89,6 +93,8 @@ class StackWindows:
         set to 0) and its ``(height, width)`` validity (any finite value)."""
         from rasterio.windows import Window
 
+        from glaciermap.io.raster import read_errors_as_input
+
         h, w = min(height, self.height - row), min(width, self.width - col)
         if out is None:
             out = np.empty((self.n_times, self.n_channels, height, width), dtype=np.float32)
@@ -96,7 +102,8 @@ class StackWindows:
         if h < height or w < width:
             flat.fill(np.nan)
         # Straight into the buffer (GDAL writes through the view's strides): no strip-sized temporary.
-        self._src().read(self.bands, window=Window(col, row, w, h), out=flat[:, :h, :w])
+        with read_errors_as_input(self.vrt, parts=self.tiles, hint=REBUILD_STACK):
+            self._src().read(self.bands, window=Window(col, row, w, h), out=flat[:, :h, :w])
         out -= self.mean
         out /= self.std
         # Band by band, so the temporaries are one band's size, not the strip's (30 x smaller).

@@ -58,6 +58,42 @@ def outlines_per_tile(outlines: np.ndarray, tiles: Sequence[Tile]) -> dict[str, 
     return out
 
 
+def tile_outlines(path, crs: str, tiles: Sequence[Tile]) -> dict[str, list[bytes]]:  # type: ignore[no-untyped-def]
+    """:func:`outlines_per_tile` of the inventory at ``path``, read in ``crs``.
+
+    Raises:
+        InputError: no outline reaches any of the tiles (another region's inventory, or a wrong CRS):
+            every label would be 0 and no tile could be split for training.
+    """
+    import math
+
+    import shapely
+
+    outlines = load_outlines(path, crs)
+    found = outlines_per_tile(outlines, tiles)
+    if not any(found.values()):
+        bounds = shapely.total_bounds(outlines)
+        tiles_box = (
+            min(t.bounds[0] for t in tiles),
+            min(t.bounds[1] for t in tiles),
+            max(t.bounds[2] for t in tiles),
+            max(t.bounds[3] for t in tiles),
+        )
+        raise InputError(
+            f"no outline of {path} reaches the region's {len(tiles)} tile(s): the outlines "
+            + (f"span {_extent(bounds)}" if all(map(math.isfinite, bounds)) else "lie off the map")
+            + f", the tiles {_extent(tiles_box)} ({crs})",
+            "give the inventory of this region (or fix its CRS)",
+        )
+    return found
+
+
+def _extent(bounds: Sequence[float]) -> str:
+    """``x 400–410 km, y 8730–8740 km``."""
+    minx, miny, maxx, maxy = (v / 1000 for v in bounds)
+    return f"x {minx:.0f}–{maxx:.0f} km, y {miny:.0f}–{maxy:.0f} km"
+
+
 def rasterize_labels(
     outlines_wkb: Sequence[bytes],
     bounds: Bounds,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from glaciermap import calendar
 from glaciermap.errors import InputError
+from glaciermap.io.files import make_output_folder
 from glaciermap.io.vector import write_gpkg
 from glaciermap.preprocess.tile import BLOCK_SIZE, ChannelStats, TileResult, TileTask, process_tile
 from glaciermap.regions import Bounds, Region, Tile
@@ -139,12 +140,23 @@ def inputs_hash(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _up_to_date(stack_dir: Path, digest: str) -> StackMeta | None:
-    """The stack's metadata when it records ``digest`` and every file it lists exists, else None."""
+def _up_to_date(stack_dir: Path, digest: str, region: Region, year: int) -> StackMeta | None:
+    """The stack's metadata when it records ``digest`` and every file it lists exists, else None.
+
+    Raises:
+        InputError: the folder holds the stack of another region or year: a cache of other inputs
+            than these, which a typo in -o must not wipe.
+    """
     try:
         meta = StackMeta.read(stack_dir)
     except InputError:
         return None  # no stack, or one this version cannot use: it is rebuilt
+    if (meta.region.name, meta.year) != (region.name, year):
+        raise InputError(
+            f"{stack_dir} holds the stack of {meta.region.name} {meta.year}, not of "
+            f"{region.name} {year}",
+            "choose another output folder, or remove that stack first",
+        )
     if meta.format != STACK_FORMAT or meta.inputs_hash != digest or meta.missing_files():
         return None
     return meta
@@ -289,7 +301,7 @@ def build_stack(
         inventory=inventory_path,
         split_file=split_file,
     )
-    found = _up_to_date(stack_dir, digest)
+    found = _up_to_date(stack_dir, digest, region, year)
     if found is not None:
         log.info("%s is up to date", stack_dir)
         return StackResult(found, skipped=True)
@@ -313,20 +325,15 @@ def build_stack(
         )
     outlines: dict[str, list[bytes]] | None = None
     if inventory_path is not None:
-        from glaciermap.preprocess.labels import load_outlines, outlines_per_tile
+        from glaciermap.preprocess.labels import tile_outlines
 
-        outlines = outlines_per_tile(load_outlines(inventory_path, region.crs), tiles)
+        outlines = tile_outlines(inventory_path, region.crs, tiles)
 
     # From here on the old stack is invalid: drop its completion mark before touching any file.
     tiles_dir = stack_dir / TILES_DIR
-    try:
-        tiles_dir.mkdir(parents=True, exist_ok=True)
-        if labels_path is not None:
-            labels_path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"cannot create {stack_dir}: {exc.strerror}", "choose a folder you can write to"
-        ) from None
+    make_output_folder(tiles_dir)
+    if labels_path is not None:
+        make_output_folder(labels_path)
     (stack_dir / STACK_JSON).unlink(missing_ok=True)
 
     tasks = [

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from glaciermap.calendar import DEFAULT_SLOTS, REPEAT_DAYS, slot_start, slot_starts
+from glaciermap.calendar import (
+    DEFAULT_SLOTS,
+    REPEAT_DAYS,
+    SENTINEL1_START,
+    check_year,
+    slot_start,
+    slot_starts,
+)
 from glaciermap.errors import InputError
 
 ORBITS_PER_CYCLE = 175
@@ -37,7 +44,7 @@ FAR_INCIDENCE_DEG = 46.0
 EDGE_JITTER_M = 250.0
 
 MISSIONS: dict[str, tuple[dt.date, dt.date | None]] = {
-    "A": (dt.date(2014, 10, 3), None),
+    "A": (SENTINEL1_START, None),
     "B": (dt.date(2016, 9, 26), dt.date(2021, 12, 23)),
 }
 """Platform letter -> (first IW acquisition, last acquisition or None)."""
@@ -150,21 +157,6 @@ def track_heading_deg(latitude_deg: float, orbit: str) -> float:
         )
     swing = math.degrees(math.asin(ratio))  # negative: the orbit is retrograde
     return swing if orbit == "ascending" else 180.0 - swing
-
-
-def check_year(year: int, today: dt.date | None = None) -> None:
-    """Refuse years in which Sentinel-1 acquired nothing (before October 2014, or in the future)."""
-    today = today or dt.date.today()
-    if year < MISSIONS["A"][0].year:
-        raise InputError(
-            f"Sentinel-1 has no acquisitions in {year}: Sentinel-1A began on 3 October 2014",
-            "choose a year from 2015 on",
-        )
-    if year > today.year:
-        raise InputError(
-            f"{year} has not happened yet: no Sentinel-1 acquisitions",
-            f"choose {today.year} or earlier",
-        )
 
 
 def _platform_on(day: dt.date, rng: np.random.Generator) -> str | None:

@@ -40,6 +40,7 @@ import numpy as np
 
 from glaciermap.calendar import DEFAULT_SLOTS, MAX_SLOTS
 from glaciermap.errors import InputError
+from glaciermap.io.files import make_output_folder
 from glaciermap.regions import Region
 from glaciermap.simulate.acquisitions import (
     ORBITS_PER_CYCLE,
@@ -117,20 +118,6 @@ def grid_bounds(region: Region) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
-def _prepare_output(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"cannot create output folder {out_dir}: {exc.strerror}",
-            "choose a folder you can write to",
-        ) from None
-    if not os.access(out_dir, os.W_OK):
-        raise InputError(
-            f"output folder {out_dir} is not writable", "choose a folder you can write to"
-        )
-
-
 def simulate_year(
     region: Region,
     year: int,
@@ -169,7 +156,7 @@ def simulate_year(
         InputError: no Sentinel-1 data in ``year``, the region is too large, the outlines do not
             overlap the region, or ``out_dir`` cannot be written.
     """
-    from glaciermap.simulate.acquisitions import check_year
+    from glaciermap.calendar import check_year
 
     check_year(year)
     if not 1 <= n_acquisitions <= MAX_SLOTS:
@@ -183,7 +170,7 @@ def simulate_year(
         )
     bounds = grid_bounds(region)
     out = Path(out_dir)
-    _prepare_output(out)
+    make_output_folder(out)
     streams = random_streams(seed, region.name, year)
 
     landscape = _build_landscape(region, bounds, outlines, streams["landscape"])

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from glaciermap.calendar import select_acquisitions
 from glaciermap.errors import InputError
-from glaciermap.stack_format import StackMeta
+from glaciermap.stack_format import REBUILD_STACK, StackMeta
 from glaciermap.training.augment import Transform
 from glaciermap.training.losses import IGNORE_INDEX
 
@@ -117,6 +117,8 @@ class _StackReader:
         """``(T, C, height, width)`` raw values (NaN outside ``places``) and the ``(H, W)`` label."""
         from rasterio.windows import Window
 
+        from glaciermap.io.raster import read_errors_as_input
+
         n_t, n_c = len(self.indices), len(self.channels)
         x = np.full((n_t * n_c, height, width), np.nan, dtype=np.float32)
         label = np.full((height, width), IGNORE_INDEX, dtype=np.uint8)
@@ -127,11 +129,13 @@ class _StackReader:
                 continue
             window = Window(c0 - p.col0, r0 - p.row0, c1 - c0, r1 - r0)
             out = (slice(None), slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0))
-            x[out] = self._open(self.meta.tile_path(p.tile_id)).read(
-                self.bands, window=window, out_dtype="float32"
-            )
+            tile = self.meta.tile_path(p.tile_id)
+            with read_errors_as_input(tile, hint=REBUILD_STACK):
+                x[out] = self._open(tile).read(self.bands, window=window, out_dtype="float32")
             if self.labels_dir is not None:
-                label[out[1:]] = self._open(self.meta.label_path(p.tile_id)).read(1, window=window)
+                label_path = self.meta.label_path(p.tile_id)
+                with read_errors_as_input(label_path, hint=REBUILD_STACK):
+                    label[out[1:]] = self._open(label_path).read(1, window=window)
         return x.reshape(n_t, n_c, height, width), label
 
     def finish(self, x: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -137,7 +137,8 @@ def labelled_tiles(
     card says per-stack).
 
     Raises:
-        InputError: the stack has no labels, or the card does not fit it (channels, ``T``).
+        InputError: the stack has no labels or lacks files, or the card does not fit it (channels,
+            ``T``).
     """
     from glaciermap.models.weights import check_card_against_stack
 
@@ -147,6 +148,7 @@ def labelled_tiles(
         raise InputError(
             f"the stack in {stack} has no labels", "rebuild it with --inventory to evaluate"
         )
+    meta.check_files()  # one line naming a missing tile or label, not a failure half-way through
     if acquisitions is None:
         acquisitions = int(card.n_times or meta.n_slots)
     if isinstance(acquisitions, int):

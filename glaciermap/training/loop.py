@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from glaciermap.errors import InputError
-from glaciermap.io.files import atomic_output
+from glaciermap.io.files import atomic_output, make_output_folder
 from glaciermap.stack_format import StackMeta
 from glaciermap.training.augment import default_augment
 from glaciermap.training.distributed import (
@@ -298,7 +298,7 @@ def fit(
             "give each scene to one of --stack/--stacks and --val-stack/--val-stacks",
         )
     if ctx.is_main:
-        run.mkdir(parents=True, exist_ok=True)
+        make_output_folder(run)
     barrier(ctx)
 
     with _deterministic(device.type == "cpu"):

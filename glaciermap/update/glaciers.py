@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from glaciermap.diff import DEFAULT_MIN_FRONT_AREA_KM2, DEFAULT_MIN_FRONT_SHIFT_M
 from glaciermap.errors import InputError
 from glaciermap.inventory_format import GLACIERS_GPKG, GLACIERS_LAYER
+from glaciermap.io.files import make_output_folder
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -145,8 +146,7 @@ def update_glaciers(
         model=model,
         weights_sha256=weights_sha256,
     )
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_output_folder(out_dir)
     path = write_gpkg(
         folder / GLACIERS_GPKG,
         {GLACIERS_LAYER: table},

@@ -24,7 +24,9 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from glaciermap import __version__
+from glaciermap.errors import GlaciermapError, InputError
 from glaciermap.io import raster
+from glaciermap.io.files import FULL_HINT, write_failure
 from glaciermap.io.vector import write_frame
 
 if TYPE_CHECKING:
@@ -51,7 +53,16 @@ def work_folder(out_dir: Path, base: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{base}.") as scratch:
         folder = Path(scratch) / base
         folder.mkdir()
-        yield folder
+        try:
+            yield folder
+        except GlaciermapError:
+            raise
+        except Exception as exc:
+            # GDAL reports a full disk as a failed write without errno: ask before the files go.
+            why = write_failure(exc, out_dir, Path(scratch).rglob("*"))
+            if why is None:
+                raise
+            raise InputError(f"cannot write {base} in {out_dir}: {why}", FULL_HINT) from exc
 
 
 def write_cog(

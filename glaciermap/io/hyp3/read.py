@@ -44,7 +44,7 @@ from glaciermap.io.hyp3.names import (
     zip_member,
 )
 from glaciermap.io.hyp3.values import RTC_NODATA
-from glaciermap.io.raster import gdal_error_message, open_raster, read_errors_as_input
+from glaciermap.io.raster import gdal_error_message
 
 if TYPE_CHECKING:
     import os
@@ -189,38 +189,52 @@ class Hyp3Product:
             InputError: the raster cannot be opened or read (naming the product and the file), or it
                 has no CRS (HyP3 products are projected to a UTM zone).
         """
-        from rasterio.errors import RasterioError
         from rasterio.windows import Window
 
-        file = self.file_of(key)
-        try:
-            with rasterio_open(self.raster(key)) as src:
-                if check_end:
-                    (block_h, block_w) = src.block_shapes[0]
-                    row = (src.height - 1) // block_h * block_h
-                    col = (src.width - 1) // block_w * block_w
-                    last = Window(
-                        col, row, min(block_w, src.width - col), min(block_h, src.height - row)
-                    )
-                    src.read(1, window=last)
-                found = RasterGrid(src.crs, src.transform, src.width, src.height)
-        except RasterioError as exc:
-            raise InputError(
-                f"{self.path}: cannot read {file} ({gdal_error_message(exc)})",
-                "the file is truncated or corrupt; " + _REDOWNLOAD,
-            ) from exc
-        if found.crs is None:
-            raise InputError(
-                f"{self.path}: {file} has no CRS (HyP3 products are projected to a UTM zone)",
-                "the product was altered after download; " + _REDOWNLOAD,
-            )
-        return found
+        with self.open(key) as src:
+            if check_end:
+                (block_h, block_w) = src.block_shapes[0]
+                row = (src.height - 1) // block_h * block_h
+                col = (src.width - 1) // block_w * block_w
+                last = Window(
+                    col, row, min(block_w, src.width - col), min(block_h, src.height - row)
+                )
+                src.read(1, window=last)
+            return RasterGrid(src.crs, src.transform, src.width, src.height)
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[DatasetReader]:
-        """Open raster ``key`` with rasterio (see :func:`glaciermap.io.raster.open_raster`)."""
-        with open_raster(self.raster(key)) as src:
+        """Open raster ``key`` with rasterio; a failure to open or read it inside the block is one
+        :class:`InputError` naming the product and the member.
+
+        Raises:
+            InputError: the raster cannot be opened or read, or it has no CRS (HyP3 products are
+                projected to a UTM zone).
+        """
+        with self._member_errors(key), rasterio_open(self.raster(key)) as src:
+            if src.crs is None:
+                raise InputError(
+                    f"{self.path}: {self.file_of(key)} has no CRS (HyP3 products are projected to "
+                    "a UTM zone)",
+                    "the product was altered after download; " + _REDOWNLOAD,
+                )
             yield src
+
+    @contextlib.contextmanager
+    def _member_errors(self, key: str) -> Iterator[None]:
+        """Turn GDAL's failure to open or read raster ``key`` into one short line: the product's path
+        once, then the member by what follows the product's name in it (``_HH.tif``)."""
+        from rasterio.errors import RasterioError
+
+        try:
+            yield
+        except RasterioError as exc:
+            member = self.file_of(key)[len(self.base) :]
+            raise InputError(
+                f"{self.path}: member {member} is truncated or corrupt "
+                f"({gdal_error_message(exc, self.raster(key))})",
+                _REDOWNLOAD,
+            ) from exc
 
     def read(self, key: str, *, window: Window | None = None) -> np.ndarray:
         """Read raster ``key`` (optionally a window) as an (H, W) array with no data as NaN.
@@ -233,7 +247,7 @@ class Hyp3Product:
         Raises:
             InputError: no such raster, or it cannot be read (corrupt or truncated).
         """
-        with self.open(key) as src, read_errors_as_input(src.name):
+        with self.open(key) as src:
             data = src.read(1, window=window)
             nodata = src.nodata
         if not np.issubdtype(data.dtype, np.floating):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +29,12 @@ def _is_local_path(path: str) -> bool:
     return not (path.startswith("/vsi") or "://" in path)
 
 
-def gdal_error_message(exc: BaseException) -> str:
+def gdal_error_message(exc: BaseException, path: str | os.PathLike[str] | None = None) -> str:
     """The first line of the innermost GDAL/rasterio cause of an exception, to fit an error on one line.
 
     rasterio wraps GDAL's own message ("gone.tif: No such file or directory") in a generic one ("Read
-    failed. See previous exception for details."); the innermost one is what the user needs.
+    failed. See previous exception for details."); the innermost one is what the user needs. With
+    ``path``, GDAL's mentions of that file are left out: the caller's message names it already.
     """
     from rasterio._err import CPLE_BaseError
     from rasterio.errors import RasterioError
@@ -41,7 +42,37 @@ def gdal_error_message(exc: BaseException) -> str:
     while isinstance(exc.__cause__, RasterioError | CPLE_BaseError):
         exc = exc.__cause__
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = text.splitlines()[0] if text else type(exc).__name__
+    if path is not None:
+        for name in (os.fspath(path), Path(path).name):
+            for form in (f"`{name}' ", f"'{name}' ", f"{name}: ", f"{name}, "):
+                text = text.replace(form, "")
+    return text.rstrip(".") or type(exc).__name__
+
+
+def _messages(exc: BaseException) -> Iterator[str]:
+    """The text of ``exc`` and of every exception it was raised from or during."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield str(current)
+        todo += [current.__cause__, current.__context__]
+
+
+def _named_part(exc: BaseException, parts: Sequence[str | os.PathLike[str]]) -> Path | None:
+    """The first of ``parts`` whose file name GDAL's messages in ``exc`` mention, if any."""
+    import re
+
+    text = "\n".join(_messages(exc))
+    for part in parts:
+        # Not preceded by a name character: EXMP-1-1.tif must not match inside EXMP-11-1.tif.
+        if re.search(rf"(?<![\w.-]){re.escape(Path(part).name)}", text):
+            return Path(part)
+    return None
 
 
 def open_dataset(path: str | os.PathLike[str], *, require_crs: bool = True) -> DatasetReader:
@@ -132,14 +163,21 @@ def gdal_env(**options: str | int | bool) -> contextlib.AbstractContextManager[A
 
 
 @contextlib.contextmanager
-def read_errors_as_input(path: str | os.PathLike[str]) -> Iterator[None]:
+def read_errors_as_input(
+    path: str | os.PathLike[str],
+    *,
+    parts: Sequence[str | os.PathLike[str]] = (),
+    hint: str = "the file is truncated or corrupt, or a file it refers to is missing; re-create it",
+) -> Iterator[None]:
     """Turn a read that fails part-way through a raster into an :class:`InputError`.
 
     A raster can open cleanly and still fail later: a truncated GeoTIFF fails on its missing tiles, a VRT
-    on a source file that was moved. Wrap the reading loop in this context manager.
+    on a source file that was moved or damaged. Wrap the reading loop in this context manager.
 
     Args:
         path: the raster being read, named in the message.
+        parts: the files a VRT ``path`` reads; the one GDAL's messages name is named instead of it.
+        hint: what to do (e.g. how to rebuild the file).
 
     Raises:
         InputError: in place of rasterio's ``RasterioIOError`` raised inside the block.
@@ -149,9 +187,13 @@ def read_errors_as_input(path: str | os.PathLike[str]) -> Iterator[None]:
     try:
         yield
     except RasterioIOError as exc:
+        damaged = _named_part(exc, parts)
+        if damaged is not None:
+            raise InputError(
+                f"{damaged} is truncated or corrupt ({gdal_error_message(exc, damaged)})", hint
+            ) from exc
         raise InputError(
-            f"failed reading {os.fspath(path)} ({gdal_error_message(exc)})",
-            "the file is truncated or corrupt, or a file it refers to is missing; re-create it",
+            f"failed reading {os.fspath(path)} ({gdal_error_message(exc, path)})", hint
         ) from exc
 
 

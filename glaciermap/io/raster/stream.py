@@ -22,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from glaciermap.errors import GlaciermapError, InputError
+from glaciermap.io.files import FULL_HINT, write_failure
 from glaciermap.io.raster.cog import copy_to_cog
 
 if TYPE_CHECKING:
@@ -221,12 +223,18 @@ class StreamedCogs:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        # GDAL reports a full disk as a failed write without errno: ask before the evidence goes.
+        why = None
+        if isinstance(exc, Exception) and not isinstance(exc, GlaciermapError):
+            why = write_failure(exc, self.folder, self._scratch)
         try:
             for stream in self.streams.values():
                 stream.close(flush=False)  # after publish: already closed
         finally:
             for path in self._scratch:
                 path.unlink(missing_ok=True)
+        if why is not None:
+            raise InputError(f"cannot write in {self.folder}: {why}", FULL_HINT) from exc
 
 
 __all__ = ["SCRATCH_BLOCK", "RowStream", "StreamedCogs"]
