@@ -106,6 +106,10 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 
+TABLES = frozenset({"scenes", "jobs", "files", "stages", "runs", "stage_events"})
+"""The tables :data:`MIGRATIONS` create."""
+
+
 @dataclass(frozen=True)
 class StageStamp:
     """A record that ``stage`` finished for ``region``/``year`` with these inputs and outputs."""
@@ -124,12 +128,16 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._db = sqlite3.connect(path, timeout=30)
         try:
-            self._db = sqlite3.connect(path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+            self._check()
+        except (sqlite3.DatabaseError, WorkspaceError) as exc:
+            self._db.close()  # so SQLite removes the -wal and -shm files it made
+            if isinstance(exc, WorkspaceError):
+                raise
             raise WorkspaceError(
                 f"{path} is not a usable glaciermap catalog ({exc})",
                 "move it away; glaciermap creates a new one on the next run",
@@ -152,6 +160,18 @@ class Catalog:
                     self._db.execute(sql)
                 self._db.execute(f"PRAGMA user_version = {number}")
 
+    def _check(self) -> None:
+        """Raise :class:`sqlite3.DatabaseError` for damaged pages or missing tables, so a damaged
+        catalog is one line at open, not a traceback (or silently empty tables) later."""
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check(1)")]
+        if problems != ["ok"]:
+            lines = [line for line in str(problems[0]).splitlines() if not line.startswith("***")]
+            raise sqlite3.DatabaseError("; ".join(lines) or "damaged")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        missing = sorted(TABLES - tables)
+        if missing:
+            raise sqlite3.DatabaseError(f"no table {', '.join(missing)}")
+
     def close(self) -> None:
         self._db.close()
 
@@ -162,7 +182,7 @@ class Catalog:
             yield self._db
 
     def count(self, table: str) -> int:
-        if table not in {"scenes", "jobs", "files", "stages", "runs", "stage_events"}:
+        if table not in TABLES:
             raise ValueError(f"unknown catalog table {table!r}")
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 

@@ -43,7 +43,7 @@ def is_write_failure(exc: BaseException) -> bool:
     )
 
 
-FULL_HINT = "free some space or choose another folder"
+FULL_HINT = "free some space, or choose a folder you can write to"
 """What to do when a write failed for want of room."""
 _NEARLY_FULL = 1 << 20  # bytes: less than this free after a failed write means the disk filled up
 
@@ -52,11 +52,19 @@ def room_problem(folder: str | os.PathLike[str], written: Iterable[Path] = ()) -
     """Why a write in ``folder`` may have failed for want of room, or None when there is room.
 
     GDAL and OGR report a full disk as a failed write, or as a damaged file they then read back,
-    without ``errno``; after such a failure this looks: did a file of ``written`` reach the process's
-    file-size limit (``ulimit -f``), or is the filesystem full?
+    without ``errno``; after such a failure this looks: can a file be made in ``folder`` at all, did
+    a file of ``written`` reach the process's file-size limit (``ulimit -f``), is the filesystem full?
     """
     import resource
     import shutil
+    import tempfile
+
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".partial")
+    except OSError as exc:
+        return (exc.strerror or str(exc)) if is_write_failure(exc) else None
+    os.close(handle)
+    Path(probe).unlink()
 
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from glaciermap.errors import InputError
 from glaciermap.io.files import atomic_output
+from glaciermap.io.messages import driver_message
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -36,10 +37,10 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     return (DataSourceError, DataLayerError, OSError)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (GDAL's can run over several)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def first_line(exc: BaseException, path: str | os.PathLike[str] | None = None) -> str:
+    """The first line of an exception's message (GDAL's can run over several), without the driver's
+    mentions of ``path`` (see :func:`~glaciermap.io.messages.driver_message`)."""
+    return driver_message(exc, path)
 
 
 def write_gpkg(
@@ -145,7 +146,7 @@ def list_layers(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
         layers = pyogrio.list_layers(path)
     except _driver_errors() as exc:
         raise InputError(
-            f"{path} cannot be read as vector data ({first_line(exc)})",
+            f"{path} cannot be read as vector data ({first_line(exc, path)})",
             "give a shapefile, GeoPackage, GeoJSON or GeoParquet file",
         ) from exc
     return [(str(name), str(kind) if kind is not None else "") for name, kind in layers]
@@ -179,7 +180,7 @@ def read_frame(
         return pyogrio.read_dataframe(path, layer=layer, read_geometry=read_geometry)
     except _driver_errors() as exc:
         what = message if message is not None else f"{path} cannot be read"
-        raise InputError(f"{what} ({first_line(exc)})", hint) from exc
+        raise InputError(f"{what} ({first_line(exc, path)})", hint) from exc
 
 
 __all__ = [

@@ -97,7 +97,10 @@ class _StackReader:
             self._pid = os.getpid()
         handle = self._handles.get(path)
         if handle is None:
-            handle = open_dataset(path)
+            try:
+                handle = open_dataset(path)
+            except InputError as exc:  # a stack's file: rebuilt by preprocess, not by hand
+                raise InputError(exc.message, REBUILD_STACK) from exc
             self._handles[path] = handle
         return handle
 

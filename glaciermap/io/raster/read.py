@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glaciermap.errors import InputError
+from glaciermap.io.messages import driver_message
 
 if TYPE_CHECKING:
     from rasterio.io import DatasetReader
@@ -41,13 +42,7 @@ def gdal_error_message(exc: BaseException, path: str | os.PathLike[str] | None =
 
     while isinstance(exc.__cause__, RasterioError | CPLE_BaseError):
         exc = exc.__cause__
-    text = str(exc).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    if path is not None:
-        for name in (os.fspath(path), Path(path).name):
-            for form in (f"`{name}' ", f"'{name}' ", f"{name}: ", f"{name}, "):
-                text = text.replace(form, "")
-    return text.rstrip(".") or type(exc).__name__
+    return driver_message(exc, path)
 
 
 def _messages(exc: BaseException) -> Iterator[str]:
@@ -97,7 +92,7 @@ def open_dataset(path: str | os.PathLike[str], *, require_crs: bool = True) -> D
         src = rasterio.open(name)
     except RasterioIOError as exc:
         raise InputError(
-            f"cannot read {name} as a raster ({gdal_error_message(exc)})",
+            f"cannot read {name} as a raster ({gdal_error_message(exc, name)})",
             "check that the file is a complete GeoTIFF or VRT (re-download or re-create it)",
         ) from exc
     if require_crs and src.crs is None:
