@@ -43,12 +43,12 @@ from glaciermap.errors import (
 
 LOCK_SUFFIX = ".lock"
 
-_HELD: dict[Path, tuple[int, int]] = {}
-"""The locks this process holds: lock file -> (descriptor, nesting depth). Closed in forked children."""
+_HELD: dict[Path, int] = {}
+"""The locks this process holds: lock file -> descriptor. Closed in forked children."""
 
 
 def _close_in_child() -> None:
-    for fd, _ in _HELD.values():
+    for fd in _HELD.values():
         with contextlib.suppress(OSError):
             # The parent's lock stays: flock is released only when every copy is closed.
             os.close(fd)
@@ -156,8 +156,6 @@ class RunLock:
 
         key = _key(self.path)
         if key in _HELD:  # this process holds it already: nothing to take, nothing to release
-            fd, depth = _HELD[key]
-            _HELD[key] = (fd, depth + 1)
             self._nested = True
             return self
         while True:
@@ -182,7 +180,7 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.to_json().encode() + b"\n", 0)
         self._fd = fd
-        _HELD[key] = (fd, 0)
+        _HELD[key] = fd
         return self
 
     @property
@@ -191,16 +189,13 @@ class RunLock:
 
     def release(self) -> None:
         """Let go of the lock: its file emptied (a clean end) or removed (:attr:`remove_file`)."""
-        key = _key(self.path)
         if self._nested:
             self._nested = False
-            fd, depth = _HELD[key]
-            _HELD[key] = (fd, depth - 1)
             return
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        _HELD.pop(key, None)
+        _HELD.pop(_key(self.path), None)
         try:
             if self.remove_file:
                 # Removed while still held: a process waiting on the old file sees it is gone.
@@ -329,9 +324,14 @@ class OutputLock(RunLock):
                 f"output folder {self.output.parent} does not exist",
                 "create it first or choose another output path",
             )
+        if self.folder:
+            return InputError(
+                f"cannot create output folder {self.output}: {exc.strerror}",
+                "choose a folder you can write to",
+            )
         return InputError(
             f"cannot write in {self.path.parent}: {exc.strerror}",
-            "choose an output folder you can write to",
+            "choose a folder you can write to",
         )
 
     def acquire(self) -> OutputLock:

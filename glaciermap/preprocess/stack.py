@@ -16,7 +16,8 @@
 
 The folder layout and band order are the stack contract's (:mod:`glaciermap.stack_format`). Every file
 goes through :func:`~glaciermap.io.files.atomic_output`; ``stack.json`` is removed before anything else
-is rewritten and written last, so it marks a complete stack.
+is rewritten and written last, so it marks a complete stack. The stack folder is locked while it is
+read and written (:class:`~glaciermap.io.lock.OutputLock`): a second writer stops, naming the first.
 """
 
 from __future__ import annotations
