@@ -421,30 +421,34 @@ def test_a_second_writer_stops_naming_the_first_which_finishes_alone(
     ("stage", "at", "signum", "done"),
     [
         # The parent pauses for its second tile (the workers go on) and counts the one it had.
-        (
+        pytest.param(
             "preprocess",
             "call:concurrent.futures._base:Future.result:2",
             signal.SIGTERM,
             "interrupted by SIGTERM: 1 of 9 tiles written, the stack is not complete; run again to "
             "build it",
+            id="preprocess-SIGTERM",
         ),
-        (
+        pytest.param(
             "preprocess",
             "call:concurrent.futures._base:Future.result:2",
             signal.SIGINT,
             "interrupted: 1 of 9 tiles written, the stack is not complete; run again to build it",
+            id="preprocess-SIGINT",
         ),
-        (
+        pytest.param(
             "predict",
             "call:glaciermap.predict.sliding:RowBlender.add:5",
             signal.SIGTERM,
             "interrupted by SIGTERM: 4 of 8 windows predicted, nothing written; run again",
+            id="predict-SIGTERM",
         ),
-        (
+        pytest.param(
             "predict",
             "rename:1",
             signal.SIGINT,
             "interrupted: 8 of 8 windows predicted, nothing written; run again",
+            id="predict-SIGINT",
         ),
     ],
 )
