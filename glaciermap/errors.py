@@ -10,7 +10,7 @@ Exit codes (those of ``glaciermap run``, which cron and systemd read):
 * 2: bad input or configuration (:class:`InputError`, :class:`ConfigError`, :class:`WorkspaceError`,
   :class:`AuthError`; :class:`RemoteError` too, for the commands other than ``run``);
 * 75 (``EX_TEMPFAIL`` of ``sysexits.h``): not finished yet, try later (:class:`TryLaterError`: HyP3 jobs
-  still running, another run holding the lock);
+  still running, another run holding the lock, another process writing the same output);
 * 1: a stage of ``glaciermap run`` failed (:class:`StageError`; the run's log has the traceback).
 """
 
@@ -70,6 +70,10 @@ class TryLaterError(GlaciermapError):
 
 class RunLockedError(TryLaterError):
     """Another ``glaciermap run`` holds the lock of this workspace, region and year."""
+
+
+class OutputLockedError(TryLaterError):
+    """Another glaciermap process is writing the output a command was asked to write."""
 
 
 class StageError(GlaciermapError):

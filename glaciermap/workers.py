@@ -5,7 +5,10 @@ pool of worker processes, and yields the results. Each worker builds its ``state
 ``setup(*setup_args)`` (open a raster, hold a landscape), so tasks stay small and nothing lives in
 module globals of the stages. Errors raised by a task reach the caller unchanged (a
 :class:`~glaciermap.errors.GlaciermapError` keeps its hint across the process boundary). Ctrl-C goes to
-the whole process group; workers ignore it and the caller shuts the pool down.
+the whole process group and SIGTERM often does: workers ignore both. When the caller is interrupted
+(:mod:`glaciermap.interrupt`) its pools' workers are killed at once, before their task would rename
+a file into place, and the caller's output lock sweeps what they were writing; when the caller dies,
+its workers die with it.
 
 This is the single place where a distributed executor (Dask) will plug in: stages only hand over a
 task function, its items and a setup.
@@ -17,6 +20,8 @@ import os
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Literal, TypeVar
+
+from glaciermap import interrupt
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -85,10 +90,33 @@ def _init_worker(
 ) -> None:
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in interrupt.SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     if parent is not None:
         _die_with_parent(parent)
     _worker_state[:] = [setup(*setup_args) if setup is not None else None]
+
+
+_LIVE_POOLS: list[Any] = []
+"""The process pools of running :func:`map_tasks` calls."""
+
+
+def _kill_workers() -> None:
+    """Kill every worker of the live pools and wait until they are gone (not reaping them: the pool
+    does), so that none writes a file after this returns."""
+    import contextlib
+    import signal
+
+    pids = [p.pid for pool in _LIVE_POOLS for p in list((pool._processes or {}).values()) if p.pid]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):  # reaped already
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+interrupt.at_interrupt(_kill_workers)
 
 
 def _run_task(task: Callable[[Any, Any], Any], item: Any) -> Any:
@@ -149,6 +177,7 @@ def map_tasks(
         initializer=_init_worker,
         initargs=(setup, setup_args, os.getpid()),
     )
+    _LIVE_POOLS.append(pool)
     try:
         waiting = deque(items)
         running: deque[Future[Result]] = deque()
@@ -168,6 +197,7 @@ def map_tasks(
                 progress(done, total)
             yield result
     finally:
+        _LIVE_POOLS.remove(pool)
         pool.shutdown(wait=True, cancel_futures=True)
 
 

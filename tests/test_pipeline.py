@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from glaciermap.errors import InputError, RunLockedError, StageError
+from glaciermap.io.lock import Holder, RunLock
 from glaciermap.pipeline import PIPELINE, RunOptions, Stage, run_status, run_year
-from glaciermap.pipeline.lock import Holder, RunLock
 from glaciermap.pipeline.stages import STAMP_KEY, Pipeline
 from glaciermap.regions import BUILTIN_REGIONS
 from glaciermap.workspace import Workspace
@@ -89,32 +89,13 @@ def final_files(workspace: Path) -> list[str]:
 
 
 def assert_same_outputs(a: Path, b: Path, *, ignore: tuple[str, ...] = ()) -> None:
-    """The two workspaces hold the same files with the same content: GeoTIFFs and zips byte for byte,
-    GeoPackages feature for feature (their headers hold times), JSON records but for times and the
-    workspace's own path."""
-    import geopandas as gpd
-    import pyogrio
+    """The two workspaces hold the same files with the same content (:mod:`fakes.trees`); a copied
+    workspace's records may name either workspace (stack.json is not rewritten)."""
+    from fakes.trees import assert_same_file
 
     assert final_files(a) == final_files(b)
-    # Times, and build_stack's own inputs hash, which hashes the products' absolute paths.
-    volatile = {"created", "seconds", "model_seconds", "inputs_hash", *ignore}
-
-    def record(path: Path) -> object:
-        # A copied workspace's records may name either workspace (stack.json is not rewritten).
-        text = path.read_text().replace(str(a), "<workspace>").replace(str(b), "<workspace>")
-        return {k: v for k, v in json.loads(text).items() if k not in volatile}
-
     for name in final_files(a):
-        left, right = a / name, b / name
-        if left.suffix == ".gpkg":
-            for layer, _ in pyogrio.list_layers(left):
-                x, y = gpd.read_file(left, layer=layer), gpd.read_file(right, layer=layer)
-                assert x.drop(columns="geometry").equals(y.drop(columns="geometry")), name
-                assert x.geometry.geom_equals_exact(y.geometry, 0).all(), name
-        elif left.suffix == ".json":
-            assert record(left) == record(right), name
-        else:
-            assert left.read_bytes() == right.read_bytes(), name
+        assert_same_file(a / name, b / name, volatile=ignore, roots=(a, b))
 
 
 def hidden(workspace: Path) -> list[Path]:

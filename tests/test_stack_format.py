@@ -35,11 +35,25 @@ def test_example_stack_round_trip(example_stack):
 
 
 def test_a_moved_stack_reads_its_own_labels(example_stack, tmp_path):
-    moved = tmp_path / "copy"
-    shutil.copytree(example_stack, moved)
+    import rasterio
+
+    original, moved = tmp_path / "original", tmp_path / "moved"
+    shutil.copytree(example_stack, original)
+    shutil.copytree(original, moved)
+    doc = json.loads((original / "stack.json").read_text())
+    shutil.rmtree(original)  # moved: nothing of it is left where it was built
     meta = StackMeta.read(moved)
     assert meta.labels_dir == moved / "labels"
-    assert all(p.is_relative_to(moved) for p in meta.files())
+    assert all(p.is_relative_to(moved) for p in meta.files()) and meta.missing_files() == []
+    tile = meta.tiles[0]
+    with (
+        rasterio.open(meta.label_path(tile)) as got,
+        rasterio.open(example_stack / "labels" / f"{tile}.tif") as built,
+    ):
+        assert (got.read() == built.read()).all()
+    # A format 1 stack.json names the labels where the stack was built: the copy reads its own.
+    (moved / "stack.json").write_text(json.dumps(_format_1(doc, str(original / "labels"))))
+    assert StackMeta.read(moved).label_path(tile) == moved / "labels" / f"{tile}.tif"
 
 
 def test_missing_and_damaged_stacks_are_one_line(example_stack, tmp_path):

@@ -123,21 +123,28 @@ def diff(
             raise InputError(f"output folder {target.parent} does not exist", "create it first")
     work_crs = state.settings().region(region).crs if region is not None else crs
 
+    from contextlib import ExitStack
+
     from glaciermap.diff import diff_files, write_diff
+    from glaciermap.io.lock import OutputLock
 
-    result = diff_files(
-        new,
-        reference,
-        crs=work_crs,
-        min_front_area_km2=min_front_area,
-        min_front_shift_m=min_front_shift,
-    )
-    if output is not None:
-        write_diff(result, output, overwrite=overwrite)
-    if plot is not None:
-        from glaciermap.diff_plot import plot_diff
+    # Held from the comparison on: a second writer of the same files stops, naming this one.
+    with ExitStack() as locks:
+        for target in targets:
+            locks.enter_context(OutputLock(target, folder=False))
+        result = diff_files(
+            new,
+            reference,
+            crs=work_crs,
+            min_front_area_km2=min_front_area,
+            min_front_shift_m=min_front_shift,
+        )
+        if output is not None:
+            write_diff(result, output, overwrite=overwrite)
+        if plot is not None:
+            from glaciermap.diff_plot import plot_diff
 
-        plot_diff(result, plot, overwrite=overwrite)
+            plot_diff(result, plot, overwrite=overwrite)
 
     if as_json:
         # Plain stdout (not Rich) so the output is exactly one JSON document, whatever the terminal.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,11 +131,33 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI. Every known error, bad option values included, becomes one line on stderr,
     ``error: what is wrong — what to do``, and its class's exit code (:mod:`glaciermap.errors`): 2 for
     bad input or configuration, 75 for "try later" (printed as ``try later: ...``), 1 for a failed
-    stage of ``run``."""
+    stage of ``run``. SIGINT and SIGTERM stop the command cleanly (:mod:`glaciermap.interrupt`): one line
+    saying what was finished, and exit code 130 or 143."""
     from rich.markup import escape
+
+    from glaciermap import interrupt
 
     args = sys.argv[1:] if argv is None else list(argv)
     state = AppState()
+    with interrupt.handling():
+        try:
+            code = _main(args, state)
+        except KeyboardInterrupt:  # a signal as the command returned, after Typer's own handling
+            code = 130
+        signum = interrupt.received()
+        if code == 130 or signum is not None:  # Typer turns a KeyboardInterrupt into exit code 130
+            signum = signum or signal.SIGINT
+            done = interrupt.finished() or "no partial output was kept"
+            name = " by SIGTERM" if signum == signal.SIGTERM else ""
+            state.err.print(f"[yellow]interrupted{name}:[/] {escape(done)}", highlight=False)
+            code = 128 + signum
+    return code
+
+
+def _main(args: list[str], state: AppState) -> int:
+    """The command's exit code, every known error printed as one line."""
+    from rich.markup import escape
+
     try:
         code = _COMMAND.main(
             args=args or ["--help"], prog_name="glaciermap", obj=state, standalone_mode=False
@@ -160,8 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         state.err.print("[yellow]aborted[/]")
         return 1
-    if code == 130:  # Typer turns Ctrl-C into exit code 130
-        state.err.print("[yellow]interrupted[/]: no partial output was kept")
     return code if isinstance(code, int) else 0
 
 

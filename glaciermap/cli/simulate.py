@@ -74,7 +74,11 @@ def simulate(
     settings = state.settings()
     chosen = settings.region(region)
     out_dir = output if output is not None else state.workspace().raw_dir(chosen.name, year)
-    refuse_existing(out_dir.iterdir() if out_dir.is_dir() else [], overwrite)
+    # Hidden names are not outputs: what a killed run was writing is swept when simulating starts.
+    existing = (
+        [p for p in out_dir.iterdir() if not p.name.startswith(".")] if out_dir.is_dir() else []
+    )
+    refuse_existing(existing, overwrite)
     progress = state.progress(BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[step]}"))
     with progress:
         task = progress.add_task(f"Simulating {chosen.name} {year}", total=None, step="")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from glaciermap import interrupt
 from glaciermap.catalog import Catalog
 from glaciermap.download.orders import Orders, OrderState, Product, wanted_products
 from glaciermap.download.plan import DownloadPlan, aoi_lonlat_wkt, plan_year, search_window
@@ -30,6 +31,7 @@ from glaciermap.io.http import (
     check_content,
     part_path,
 )
+from glaciermap.io.lock import OutputLock
 from glaciermap.regions import Region
 from glaciermap.workspace import Workspace
 
@@ -294,55 +296,80 @@ def download_year(
     on_files: Callable[[int, int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DownloadReport:
-    """Order what ``plan`` needs from HyP3 and fetch what is ready into ``raw/<region>/<year>/``."""
-    catalog = workspace.catalog()
-    try:
-        record_plan(catalog, plan)
-        orders = Orders(hyp3, catalog, region.name, year, max_attempts=max_attempts)
-        products: list[Product] = wanted_products(plan)
-        fetched_keys = _product_keys_fetched(catalog, workspace, region.name, year)
-        states = orders.survey(products, fetched=fetched_keys)
-        report = DownloadReport(plan, states)
-        report.ordered = len(orders.submit(states))
-        if watch:
-            orders.watch(
-                states, interval=poll_seconds, timeout=watch_timeout, progress=on_jobs, sleep=sleep
-            )
-        elif on_jobs is not None:
-            on_jobs(sum(s.state in ("succeeded", "given-up") for s in states), len(states))
-        raw = workspace.raw_dir(region.name, year)
-        wanted, report.skipped = files_to_fetch(states, catalog, workspace, raw)
-        if on_files is not None:
-            on_files(len(wanted), sum(r.size or 0 for r, _ in wanted))
-        for remote, job_id in wanted:
-            _record_file(catalog, workspace, remote, job_id, "partial", None)
-        fetcher = fetcher or Fetcher(sleep=sleep)
+    """Order what ``plan`` needs from HyP3 and fetch what is ready into ``raw/<region>/<year>/``.
 
-        def one(remote: RemoteFile) -> Fetched | BaseException:
-            try:
-                return fetch_product(fetcher, remote, whole_zips=whole_zips, on_bytes=on_bytes)
-            except (RemoteError, InputError) as exc:
-                return exc
+    The product folder is locked for the whole run: a second download of the region-year stops,
+    naming this one (it would order the same jobs again).
+    """
+    raw = workspace.raw_dir(region.name, year)
+    wanted: list[tuple[RemoteFile, str]] = []
+    fetched: list[RemoteFile] = []  # appended by the fetching threads as each file is complete
 
-        with ThreadPoolExecutor(
-            max_workers=max(1, workers), thread_name_prefix="glaciermap-fetch"
-        ) as pool:
-            results = list(pool.map(one, [r for r, _ in wanted]))
-        # Recorded here, in the catalog's own thread; a run killed before this point leaves
-        # renamed files that the next run verifies locally (files_to_fetch) instead of fetching.
-        for (remote, job_id), result in zip(wanted, results, strict=True):
-            if isinstance(result, BaseException):
-                report.failed.append((remote.path.name, getattr(result, "message", str(result))))
-                _record_file(catalog, workspace, remote, job_id, "failed", None)
-            elif result.path.is_dir():
-                report.fetched.append(result)
-                _record_members(catalog, workspace, result.path, remote.url, job_id)
-            else:
-                report.fetched.append(result)
-                _record_file(catalog, workspace, remote, job_id, "verified", result.checksum)
-        return report
-    finally:
-        catalog.close()
+    def finished() -> str:
+        files = f"{len(fetched)} of {len(wanted)} files fetched" if wanted else "nothing fetched"
+        return f"{files}; run again to continue (partly fetched files resume)"
+
+    def seen(n: int) -> None:
+        interrupt.check()  # the fetching threads stop with the main thread
+        if on_bytes is not None:
+            on_bytes(n)
+
+    with OutputLock(raw, folder=True), interrupt.noting(finished):
+        catalog = workspace.catalog()
+        try:
+            record_plan(catalog, plan)
+            orders = Orders(hyp3, catalog, region.name, year, max_attempts=max_attempts)
+            products: list[Product] = wanted_products(plan)
+            fetched_keys = _product_keys_fetched(catalog, workspace, region.name, year)
+            states = orders.survey(products, fetched=fetched_keys)
+            report = DownloadReport(plan, states)
+            report.ordered = len(orders.submit(states))
+            if watch:
+                orders.watch(
+                    states,
+                    interval=poll_seconds,
+                    timeout=watch_timeout,
+                    progress=on_jobs,
+                    sleep=sleep,
+                )
+            elif on_jobs is not None:
+                on_jobs(sum(s.state in ("succeeded", "given-up") for s in states), len(states))
+            wanted[:], report.skipped = files_to_fetch(states, catalog, workspace, raw)
+            if on_files is not None:
+                on_files(len(wanted), sum(r.size or 0 for r, _ in wanted))
+            for remote, job_id in wanted:
+                _record_file(catalog, workspace, remote, job_id, "partial", None)
+            fetcher = fetcher or Fetcher(sleep=sleep)
+
+            def one(remote: RemoteFile) -> Fetched | BaseException:
+                assert fetcher is not None
+                try:
+                    got = fetch_product(fetcher, remote, whole_zips=whole_zips, on_bytes=seen)
+                except (RemoteError, InputError) as exc:
+                    return exc
+                fetched.append(remote)
+                return got
+
+            with ThreadPoolExecutor(
+                max_workers=max(1, workers), thread_name_prefix="glaciermap-fetch"
+            ) as pool:
+                results = list(pool.map(one, [r for r, _ in wanted]))
+            # Recorded here, in the catalog's own thread; a run killed before this point leaves
+            # renamed files that the next run verifies locally (files_to_fetch) instead of fetching.
+            for (remote, job_id), result in zip(wanted, results, strict=True):
+                if isinstance(result, BaseException):
+                    failure = getattr(result, "message", str(result))
+                    report.failed.append((remote.path.name, failure))
+                    _record_file(catalog, workspace, remote, job_id, "failed", None)
+                elif result.path.is_dir():
+                    report.fetched.append(result)
+                    _record_members(catalog, workspace, result.path, remote.url, job_id)
+                else:
+                    report.fetched.append(result)
+                    _record_file(catalog, workspace, remote, job_id, "verified", result.checksum)
+            return report
+        finally:
+            catalog.close()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -404,32 +431,33 @@ def import_products(workspace: Workspace, region: str, year: int, folder: Path) 
             ) from None
         open_product(path)  # preprocess's checks: members inside <base>/, the rasters it reads
     raw = workspace.raw_dir(region, year)
-    raw.mkdir(parents=True, exist_ok=True)
-    catalog = workspace.catalog()
-    imported = []
-    try:
-        for path in found:
-            target = raw / path.name
-            temporary = part_path(target)
-            temporary.unlink(missing_ok=True)
-            try:
-                temporary.hardlink_to(path)
-            except OSError:
-                shutil.copyfile(path, temporary)
-            temporary.replace(target)
-            with catalog.transaction() as db:
-                db.execute(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, NULL, ?, NULL, 'imported', ?)",
-                    (
-                        workspace.relative(target),
-                        path.resolve().as_uri(),
-                        target.stat().st_size,
-                        time.time(),
-                    ),
-                )
-            imported.append(target)
-    finally:
-        catalog.close()
+    with OutputLock(raw, folder=True):
+        raw.mkdir(parents=True, exist_ok=True)
+        catalog = workspace.catalog()
+        imported = []
+        try:
+            for path in found:
+                target = raw / path.name
+                temporary = part_path(target)
+                temporary.unlink(missing_ok=True)
+                try:
+                    temporary.hardlink_to(path)
+                except OSError:
+                    shutil.copyfile(path, temporary)
+                temporary.replace(target)
+                with catalog.transaction() as db:
+                    db.execute(
+                        "INSERT OR REPLACE INTO files VALUES (?, ?, NULL, ?, NULL, 'imported', ?)",
+                        (
+                            workspace.relative(target),
+                            path.resolve().as_uri(),
+                            target.stat().st_size,
+                            time.time(),
+                        ),
+                    )
+                imported.append(target)
+        finally:
+            catalog.close()
     return imported
 
 

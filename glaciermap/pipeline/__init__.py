@@ -5,7 +5,8 @@
 * :mod:`.sources`: the ``download`` stage's three sources (ASF + HyP3, a folder, the simulator);
 * :mod:`.context`: the options and what every stage sees; file identities for the stamps;
 * :mod:`.runner`: :func:`run_year`, which walks the table, skipping stamped stages;
-* :mod:`.lock`: one run per workspace, region and year; :mod:`.sweep`: a killed run's leftovers;
+* :mod:`glaciermap.io.lock`: one run per workspace, region and year; :mod:`glaciermap.io.sweep`: a
+  killed run's leftovers;
 * :mod:`.runlog`: the log file and the catalog's run records; :mod:`.status`: ``run --status``;
 * :mod:`.notify`: ``--on-change``.
 

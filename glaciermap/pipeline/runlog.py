@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-from glaciermap.pipeline.lock import now_iso
+from glaciermap.io.lock import now_iso
 from glaciermap.workspace import Workspace
 
 log = logging.getLogger("glaciermap.pipeline")

@@ -4,8 +4,9 @@ The order of a run:
 
 1. check what can be checked before any work (year, weights, source folder, reference, the
    ``--on-change`` command, ``--force``'s stage): bad input is one line and exit 2, and nothing starts;
-2. take the region-year's lock (:mod:`.lock`); a second run stops with exit 75, naming the holder. When
-   the lock names a run that died holding it, sweep that run's temporary files (:mod:`.sweep`);
+2. take the region-year's lock (:mod:`glaciermap.io.lock`); a second run stops with exit 75, naming
+   the holder. When the lock names a run that died holding it, sweep that run's temporary files
+   (:mod:`glaciermap.io.sweep`);
 3. for each stage: hash its inputs; skip it when its stamp holds the same hash and its stamped outputs
    exist (``--force`` aside); otherwise drop its stamp, run it, check its outputs exist, stamp it. Every
    file is written under a temporary name and renamed, and the stamp comes last, so a run killed at
@@ -29,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glaciermap import interrupt
 from glaciermap.calendar import check_year
 from glaciermap.errors import (
     AuthError,
@@ -39,12 +41,12 @@ from glaciermap.errors import (
     TryLaterError,
     WorkspaceError,
 )
+from glaciermap.io.lock import Holder, RunLock
+from glaciermap.io.sweep import sweep
 from glaciermap.pipeline import stages
 from glaciermap.pipeline.context import RunContext, RunOptions
-from glaciermap.pipeline.lock import Holder, RunLock
 from glaciermap.pipeline.runlog import RunLog, RunRecord, last_event
 from glaciermap.pipeline.stages import STAMP_KEY, Pipeline, Stage
-from glaciermap.pipeline.sweep import sweep
 from glaciermap.regions import Region
 from glaciermap.workspace import Workspace
 
@@ -271,6 +273,9 @@ def _run_stage(stage: Stage, ctx: RunContext, record: RunRecord, result: RunResu
     except BaseException:
         record.event(stage.name, "interrupted", seconds=time.monotonic() - began)
         ctx.log.write(f"{stage.name}: interrupted")
+        inside = interrupt.finished()  # the stage's own account, without its advice
+        what = f" ({inside.split(';')[0]})" if inside else ""
+        interrupt.note(f"stage {stage.name} stopped{what}; run again to continue from it")
         raise
     missing = [p for p in outputs if not p.exists()]
     if missing:

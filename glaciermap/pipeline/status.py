@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from glaciermap.io.lock import Holder, current_holder
 from glaciermap.pipeline import stages
-from glaciermap.pipeline.lock import Holder, current_holder
 from glaciermap.pipeline.runlog import last_event
 from glaciermap.pipeline.stages import STAMP_KEY, Pipeline
 from glaciermap.workspace import Workspace

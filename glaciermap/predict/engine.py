@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glaciermap import interrupt
 from glaciermap.errors import InputError
 from glaciermap.io.files import FULL_HINT, atomic_output, is_write_failure, make_output_folder
+from glaciermap.io.lock import OutputLock
 from glaciermap.predict.merger import MASK_NAME, MASK_NODATA, PROBABILITY_NAME, PredictionRows
 from glaciermap.predict.network import BatchFn, resolve_device, torch_batch_fn, use_cpu_threads
 from glaciermap.predict.reader import (
@@ -200,12 +202,6 @@ def predict_stack(
     device = resolve_device(cfg.device)
     model, card = load_weights(weights, device=device)
     mismatch = card.stack_dates_mismatch(meta, weights)
-    if mismatch is not None:
-        log.warning(
-            "%s — predicting on these; build the stack with preprocess --acquisitions 15 (the "
-            "whole year) for the dates the weights know",
-            mismatch,
-        )
 
     channels = list(meta.channels)
     n_times = int(card.n_times or meta.n_slots)
@@ -235,83 +231,111 @@ def predict_stack(
     plan = plan_windows(reader.height, reader.width, cfg.window, cfg.overlap)
     use_cpu_threads(device)
 
-    out = make_output_folder(out_dir)
-    began = time.perf_counter()
-    # No record, nor outlines about to be replaced, of an older run beside the new rasters.
-    stale = [out / RECORD_NAME, *([out / OUTLINES_NAME] if cfg.vectorize else [])]
-    try:
-        with gdal_env(GDAL_CACHEMAX=cfg.gdal_cache_mb), StreamedCogs(out) as cogs:
-            rows = PredictionRows(
-                cogs,
-                width=reader.width,
-                height=reader.height,
-                crs=reader.crs,
-                transform=reader.transform,
-                threshold=cfg.threshold,
-            )
-            model_seconds = sweep(
-                plan,
-                reader,
-                torch_batch_fn(
-                    model,
-                    device,
-                    tta=cfg.tta,
-                    amp=cfg.amp,
-                    channels_last=cfg.channels_last,
-                    temperature=card.temperature,
-                ),
-                rows,
-                batch_size=cfg.batch_size,
-                sigma_scale=cfg.sigma_scale,
-                prefetch=default_prefetch(cfg.prefetch, device.type),
-                readers=default_readers(cfg.readers, device.type),
-                progress=progress,
-            )
-            cogs.publish(replaces=stale)
-    except OSError as exc:
-        if not is_write_failure(exc):
-            raise
-        raise InputError(f"cannot write in {out}: {exc.strerror}", FULL_HINT) from exc
-    seconds = time.perf_counter() - began
+    out = Path(out_dir)
+    done, published = [0], [False]
 
-    with open_raster(out / MASK_NAME) as check:
-        assert (check.width, check.height) == (reader.width, reader.height)
-    result = PredictResult(
-        out_dir=out,
-        probability=out / PROBABILITY_NAME,
-        mask=out / MASK_NAME,
-        windows=plan.count,
-        pixels=reader.width * reader.height,
-        seconds=seconds,
-        model_seconds=model_seconds,
-        device=str(device),
-    )
-    if cfg.vectorize and cfg.min_area_km2 is None:
-        # Only now: the import costs memory that the sweep, at its peak, need not hold.
-        from glaciermap.vectorize import DEFAULT_MIN_AREA_KM2
+    def counted(windows: int, total: int) -> None:
+        done[0] = windows
+        if progress is not None:
+            progress(windows, total)
 
-        cfg = replace(cfg, min_area_km2=DEFAULT_MIN_AREA_KM2)  # recorded as used
-    record = {
-        "weights": str(weights),
-        "weights_sha256": card.sha256,
-        "architecture": card.architecture,
-        "temperature": card.temperature,
-        "stack": str(stack.resolve()),
-        "region": meta.region.name,
-        "year": meta.year,
-        "dates": [meta.dates[i].isoformat() for i in indices],
-        "config": asdict(cfg),
-        "windows": plan.count,
-        "pixels": result.pixels,
-        "seconds": round(seconds, 3),
-        "model_seconds": round(model_seconds, 3),
-        "device": str(device),
-    }
-    with atomic_output(out / RECORD_NAME) as tmp:
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    if cfg.vectorize:
-        result.outlines = vectorize_mask(result.mask, out / OUTLINES_NAME, cfg.min_area_km2)
-    return result
+    def finished() -> str:
+        if published[0]:
+            return (
+                f"{PROBABILITY_NAME} and {MASK_NAME} written, not {RECORD_NAME} or "
+                f"{OUTLINES_NAME}; run again (with --overwrite)"
+            )
+        return f"{done[0]} of {plan.count} windows predicted, nothing written; run again"
+
+    # A second writer of the folder stops, naming this one; a killed one's files are swept.
+    # Over vectorize's own note (when outlines are asked for): the rasters are what counts.
+    with OutputLock(out, folder=True), interrupt.noting(finished, replace=True):
+        make_output_folder(out)
+        if (
+            mismatch is not None
+        ):  # said once this run holds the folder (a refused one says only that)
+            log.warning(
+                "%s — predicting on these; build the stack with preprocess --acquisitions 15 (the "
+                "whole year) for the dates the weights know",
+                mismatch,
+            )
+        began = time.perf_counter()
+        # No record, nor outlines about to be replaced, of an older run beside the new rasters.
+        stale = [out / RECORD_NAME, *([out / OUTLINES_NAME] if cfg.vectorize else [])]
+        try:
+            with gdal_env(GDAL_CACHEMAX=cfg.gdal_cache_mb), StreamedCogs(out) as cogs:
+                rows = PredictionRows(
+                    cogs,
+                    width=reader.width,
+                    height=reader.height,
+                    crs=reader.crs,
+                    transform=reader.transform,
+                    threshold=cfg.threshold,
+                )
+                model_seconds = sweep(
+                    plan,
+                    reader,
+                    torch_batch_fn(
+                        model,
+                        device,
+                        tta=cfg.tta,
+                        amp=cfg.amp,
+                        channels_last=cfg.channels_last,
+                        temperature=card.temperature,
+                    ),
+                    rows,
+                    batch_size=cfg.batch_size,
+                    sigma_scale=cfg.sigma_scale,
+                    prefetch=default_prefetch(cfg.prefetch, device.type),
+                    readers=default_readers(cfg.readers, device.type),
+                    progress=counted,
+                )
+                cogs.publish(replaces=stale)
+                published[0] = True
+        except OSError as exc:
+            if not is_write_failure(exc):
+                raise
+            raise InputError(f"cannot write in {out}: {exc.strerror}", FULL_HINT) from exc
+        seconds = time.perf_counter() - began
+
+        with open_raster(out / MASK_NAME) as check:
+            assert (check.width, check.height) == (reader.width, reader.height)
+        result = PredictResult(
+            out_dir=out,
+            probability=out / PROBABILITY_NAME,
+            mask=out / MASK_NAME,
+            windows=plan.count,
+            pixels=reader.width * reader.height,
+            seconds=seconds,
+            model_seconds=model_seconds,
+            device=str(device),
+        )
+        if cfg.vectorize and cfg.min_area_km2 is None:
+            # Only now: the import costs memory that the sweep, at its peak, need not hold.
+            from glaciermap.vectorize import DEFAULT_MIN_AREA_KM2
+
+            cfg = replace(cfg, min_area_km2=DEFAULT_MIN_AREA_KM2)  # recorded as used
+        record = {
+            "weights": str(weights),
+            "weights_sha256": card.sha256,
+            "architecture": card.architecture,
+            "temperature": card.temperature,
+            "stack": str(stack.resolve()),
+            "region": meta.region.name,
+            "year": meta.year,
+            "dates": [meta.dates[i].isoformat() for i in indices],
+            "config": asdict(cfg),
+            "windows": plan.count,
+            "pixels": result.pixels,
+            "seconds": round(seconds, 3),
+            "model_seconds": round(model_seconds, 3),
+            "device": str(device),
+        }
+        with atomic_output(out / RECORD_NAME) as tmp:
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if cfg.vectorize:
+            result.outlines = vectorize_mask(result.mask, out / OUTLINES_NAME, cfg.min_area_km2)
+        return result
 
 
 __all__ = [

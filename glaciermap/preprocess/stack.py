@@ -16,7 +16,8 @@
 
 The folder layout and band order are the stack contract's (:mod:`glaciermap.stack_format`). Every file
 goes through :func:`~glaciermap.io.files.atomic_output`; ``stack.json`` is removed before anything else
-is rewritten and written last, so it marks a complete stack.
+is rewritten and written last, so it marks a complete stack. The stack folder is locked while it is
+read and written (:class:`~glaciermap.io.lock.OutputLock`): a second writer stops, naming the first.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glaciermap import calendar
+from glaciermap import calendar, interrupt
 from glaciermap.errors import InputError
 from glaciermap.io.files import make_output_folder
+from glaciermap.io.lock import OutputLock
 from glaciermap.io.vector import write_gpkg
 from glaciermap.preprocess.tile import BLOCK_SIZE, ChannelStats, TileResult, TileTask, process_tile
 from glaciermap.regions import Bounds, Region, Tile
@@ -278,152 +281,164 @@ def build_stack(
         )
     labels_path = stack_dir / LABELS_DIR if inventory_path is not None else None
 
-    records = scan_products(input_dir, region)
-    if not records:
-        raise InputError(
-            f"no HyP3 products in {input_dir}",
-            "download or simulate them first (glaciermap simulate / download)",
-        )
-    if year is None:
-        year = infer_year(records)
-    parameters = {
-        "n_slots": n_slots,
-        "min_acquisitions": min_acquisitions,
-        "coherence_resampling": coherence_resampling,
-        "split": "random" if split_file is None else "file",
-        "seed": seed,
-    }
-    digest = inputs_hash(
-        records,
-        region=region,
-        year=year,
-        parameters=parameters,
-        inventory=inventory_path,
-        split_file=split_file,
-    )
-    found = _up_to_date(stack_dir, digest, region, year)
-    if found is not None:
-        log.info("%s is up to date", stack_dir)
-        return StackResult(found, skipped=True)
-
-    slots: list[Slot] = assign_slots(records, year, n_slots)
-    with_data = [s for s in slots if s.rtc or s.insar]
-    if len(with_data) < min_acquisitions:
-        raise InputError(
-            f"{input_dir} has data in {len(with_data)} of {n_slots} slots of {year}, "
-            f"fewer than --min-acquisitions {min_acquisitions}",
-            "download the missing acquisitions or lower --min-acquisitions",
-        )
-    dates = tuple(s.date for s in slots)
-    descriptions = band_descriptions(dates)
-
-    tiles = select_tiles(region, records)
-    if not tiles:
-        raise InputError(
-            f"no product in {input_dir} overlaps a tile of region {region.name!r}",
-            "check that the products were ordered for this region",
-        )
-    outlines: dict[str, list[bytes]] | None = None
-    if inventory_path is not None:
-        from glaciermap.preprocess.labels import tile_outlines
-
-        outlines = tile_outlines(inventory_path, region.crs, tiles)
-
-    # From here on the old stack is invalid: drop its completion mark before touching any file.
-    tiles_dir = stack_dir / TILES_DIR
-    make_output_folder(tiles_dir)
-    if labels_path is not None:
-        make_output_folder(labels_path)
-    (stack_dir / STACK_JSON).unlink(missing_ok=True)
-
-    tasks = [
-        TileTask(
-            tile_id=tile.id,
-            bounds=tile.bounds,
-            pixel_size=region.pixel_size,
-            crs=region.crs,
-            slots=tuple(
-                (
-                    tuple(r for r in slot.rtc if _overlaps(tile.bounds, r.bounds_region)),
-                    tuple(r for r in slot.insar if _overlaps(tile.bounds, r.bounds_region)),
-                )
-                for slot in slots
-            ),
-            descriptions=descriptions,
-            stack_path=tiles_dir / f"{tile.id}.tif",
-            label_path=labels_path / f"{tile.id}.tif" if labels_path is not None else None,
-            outlines_wkb=tuple(outlines[tile.id]) if outlines is not None else None,
-            coherence_resampling=coherence_resampling,
-        )
-        for tile in tiles
-    ]
-
     results: dict[str, TileResult] = {}
-    for result in map_tasks(process_tile, tasks, workers=workers, ordered=False):
-        results[result.tile_id] = result
-        if progress is not None:
-            progress(len(results), len(tasks), result.tile_id)
-    kept = [results[t.id] for t in tiles if results[t.id].written]
-    if not kept:
-        raise InputError(
-            f"the products in {input_dir} hold no valid pixel over region {region.name!r}",
-            "check the products (all layover/shadow or outside the AOI?)",
+    tasks: list[TileTask] = []
+
+    def written() -> str:
+        if not tasks:
+            return "nothing written; run again"
+        done = f"{len(results)} of {len(tasks)} tiles written"
+        return f"{done}, the stack is not complete; run again to build it"
+
+    # Held from the products' scan to stack.json: a second writer of this folder stops, naming this
+    # one, and the temporary files of a killed one are swept.
+    with OutputLock(stack_dir, folder=True), interrupt.noting(written):
+        records = scan_products(input_dir, region)
+        if not records:
+            raise InputError(
+                f"no HyP3 products in {input_dir}",
+                "download or simulate them first (glaciermap simulate / download)",
+            )
+        if year is None:
+            year = infer_year(records)
+        parameters = {
+            "n_slots": n_slots,
+            "min_acquisitions": min_acquisitions,
+            "coherence_resampling": coherence_resampling,
+            "split": "random" if split_file is None else "file",
+            "seed": seed,
+        }
+        digest = inputs_hash(
+            records,
+            region=region,
+            year=year,
+            parameters=parameters,
+            inventory=inventory_path,
+            split_file=split_file,
         )
-    kept_ids = [r.tile_id for r in kept]
+        found = _up_to_date(stack_dir, digest, region, year)
+        if found is not None:
+            log.info("%s is up to date", stack_dir)
+            return StackResult(found, skipped=True)
 
-    splits = _assign_splits(kept, split_file, inventory_path is not None, seed)
-    training = [r for r in kept if splits[r.tile_id] == "train"]
-    if not training:
-        training = kept
-    stats = [ChannelStats() for _ in CHANNELS]
-    for r in training:
-        stats = [a.merge(b) for a, b in zip(stats, r.stats, strict=True)]
+        slots: list[Slot] = assign_slots(records, year, n_slots)
+        with_data = [s for s in slots if s.rtc or s.insar]
+        if len(with_data) < min_acquisitions:
+            raise InputError(
+                f"{input_dir} has data in {len(with_data)} of {n_slots} slots of {year}, "
+                f"fewer than --min-acquisitions {min_acquisitions}",
+                "download the missing acquisitions or lower --min-acquisitions",
+            )
+        dates = tuple(s.date for s in slots)
+        descriptions = band_descriptions(dates)
 
-    _remove_stale(tiles_dir, region.prefix, set(kept_ids))
-    if labels_path is not None:
-        _remove_stale(labels_path, region.prefix, set(kept_ids))
+        tiles = select_tiles(region, records)
+        if not tiles:
+            raise InputError(
+                f"no product in {input_dir} overlaps a tile of region {region.name!r}",
+                "check that the products were ordered for this region",
+            )
+        outlines: dict[str, list[bytes]] | None = None
+        if inventory_path is not None:
+            from glaciermap.preprocess.labels import tile_outlines
 
-    from rasterio.crs import CRS
+            outlines = tile_outlines(inventory_path, region.crs, tiles)
 
-    from glaciermap.preprocess.vrt import VrtSource, write_stack_vrt
+        # From here on the old stack is invalid: drop its completion mark before touching any file.
+        tiles_dir = stack_dir / TILES_DIR
+        make_output_folder(tiles_dir)
+        if labels_path is not None:
+            make_output_folder(labels_path)
+        (stack_dir / STACK_JSON).unlink(missing_ok=True)
 
-    write_stack_vrt(
-        stack_dir / STACK_VRT,
-        [VrtSource(f"{TILES_DIR}/{i}.tif", region.tile_from_id(i).bounds) for i in kept_ids],
-        descriptions,
-        pixel_size=region.pixel_size,
-        crs_wkt=CRS.from_user_input(region.crs).to_wkt(),
-        block_size=BLOCK_SIZE,
-    )
-    _write_tiles_gpkg(stack_dir / TILES_GPKG, region, kept, splits)
+        tasks[:] = [
+            TileTask(
+                tile_id=tile.id,
+                bounds=tile.bounds,
+                pixel_size=region.pixel_size,
+                crs=region.crs,
+                slots=tuple(
+                    (
+                        tuple(r for r in slot.rtc if _overlaps(tile.bounds, r.bounds_region)),
+                        tuple(r for r in slot.insar if _overlaps(tile.bounds, r.bounds_region)),
+                    )
+                    for slot in slots
+                ),
+                descriptions=descriptions,
+                stack_path=tiles_dir / f"{tile.id}.tif",
+                label_path=labels_path / f"{tile.id}.tif" if labels_path is not None else None,
+                outlines_wkb=tuple(outlines[tile.id]) if outlines is not None else None,
+                coherence_resampling=coherence_resampling,
+            )
+            for tile in tiles
+        ]
 
-    from glaciermap import __version__
+        with closing(map_tasks(process_tile, tasks, workers=workers, ordered=False)) as done:
+            for result in done:
+                results[result.tile_id] = result
+                if progress is not None:
+                    progress(len(results), len(tasks), result.tile_id)
+        kept = [results[t.id] for t in tiles if results[t.id].written]
+        if not kept:
+            raise InputError(
+                f"the products in {input_dir} hold no valid pixel over region {region.name!r}",
+                "check the products (all layover/shadow or outside the AOI?)",
+            )
+        kept_ids = [r.tile_id for r in kept]
 
-    meta = StackMeta(
-        region=StackGrid.of(region),
-        year=year,
-        dates=dates,
-        tiles=tuple(kept_ids),
-        splits={t: splits[t] for t in kept_ids},
-        normalisation={
-            name: ChannelNorm(s.mean, s.std, s.count)
-            for name, s in zip(CHANNELS, stats, strict=True)
-        },
-        channels=CHANNELS,
-        normalisation_tiles="train" if training is not kept else "all",
-        missing_slots=tuple(s.index for s in slots if not (s.rtc or s.insar)),
-        missing_backscatter=tuple(s.index for s in slots if not s.rtc),
-        missing_coherence=tuple(s.index for s in slots if not s.insar),
-        labels=LABELS_DIR if labels_path is not None else None,
-        inputs_hash=digest,
-        inventory=str(inventory_path.resolve()) if inventory_path is not None else None,
-        split_source="random" if split_file is None else str(split_file.resolve()),
-        input_dir=str(input_dir.resolve()),
-        coherence_resampling=coherence_resampling,
-        glaciermap_version=__version__,
-        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    ).write(stack_dir)
-    return StackResult(meta, skipped=False)
+        splits = _assign_splits(kept, split_file, inventory_path is not None, seed)
+        training = [r for r in kept if splits[r.tile_id] == "train"]
+        if not training:
+            training = kept
+        stats = [ChannelStats() for _ in CHANNELS]
+        for r in training:
+            stats = [a.merge(b) for a, b in zip(stats, r.stats, strict=True)]
+
+        _remove_stale(tiles_dir, region.prefix, set(kept_ids))
+        if labels_path is not None:
+            _remove_stale(labels_path, region.prefix, set(kept_ids))
+
+        from rasterio.crs import CRS
+
+        from glaciermap.preprocess.vrt import VrtSource, write_stack_vrt
+
+        write_stack_vrt(
+            stack_dir / STACK_VRT,
+            [VrtSource(f"{TILES_DIR}/{i}.tif", region.tile_from_id(i).bounds) for i in kept_ids],
+            descriptions,
+            pixel_size=region.pixel_size,
+            crs_wkt=CRS.from_user_input(region.crs).to_wkt(),
+            block_size=BLOCK_SIZE,
+        )
+        _write_tiles_gpkg(stack_dir / TILES_GPKG, region, kept, splits)
+
+        from glaciermap import __version__
+
+        meta = StackMeta(
+            region=StackGrid.of(region),
+            year=year,
+            dates=dates,
+            tiles=tuple(kept_ids),
+            splits={t: splits[t] for t in kept_ids},
+            normalisation={
+                name: ChannelNorm(s.mean, s.std, s.count)
+                for name, s in zip(CHANNELS, stats, strict=True)
+            },
+            channels=CHANNELS,
+            normalisation_tiles="train" if training is not kept else "all",
+            missing_slots=tuple(s.index for s in slots if not (s.rtc or s.insar)),
+            missing_backscatter=tuple(s.index for s in slots if not s.rtc),
+            missing_coherence=tuple(s.index for s in slots if not s.insar),
+            labels=LABELS_DIR if labels_path is not None else None,
+            inputs_hash=digest,
+            inventory=str(inventory_path.resolve()) if inventory_path is not None else None,
+            split_source="random" if split_file is None else str(split_file.resolve()),
+            input_dir=str(input_dir.resolve()),
+            coherence_resampling=coherence_resampling,
+            glaciermap_version=__version__,
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        ).write(stack_dir)
+        return StackResult(meta, skipped=False)
 
 
 def _assign_splits(

@@ -38,9 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glaciermap import interrupt
 from glaciermap.calendar import DEFAULT_SLOTS, MAX_SLOTS
 from glaciermap.errors import InputError
 from glaciermap.io.files import make_output_folder
+from glaciermap.io.lock import OutputLock
 from glaciermap.regions import Region
 from glaciermap.simulate.acquisitions import (
     ORBITS_PER_CYCLE,
@@ -170,87 +172,105 @@ def simulate_year(
         )
     bounds = grid_bounds(region)
     out = Path(out_dir)
-    make_output_folder(out)
-    streams = random_streams(seed, region.name, year)
-
-    landscape = _build_landscape(region, bounds, outlines, streams["landscape"])
-    n_plan = DEFAULT_SLOTS if slots is not None else n_acquisitions
-    year_plan = plan_for_region(region, landscape.bounds, year, n_plan, streams["plan"])
-    from glaciermap.simulate import physics
-
-    climate = physics.draw_year_climate(streams["climate"])
-    levels = physics.draw_surface_levels(streams["levels"])
-
-    # Every pass of the plan has its seed, drawn before choosing: a subset of slots gives the same
-    # products as the whole year does for those slots.
-    pass_seeds = streams["passes"].integers(0, 2**63, size=len(year_plan.acquisitions))
-    keep = set(slots) if slots is not None else set(range(n_plan))
-    chosen = [i for i, a in enumerate(year_plan.acquisitions) if a.slot in keep]
-    plan = dataclasses.replace(
-        year_plan, acquisitions=tuple(year_plan.acquisitions[i] for i in chosen)
-    )
-    steps = len(chosen) + 1
-    geometry = {s.name: _stripe_geometry(landscape, year_plan, s) for s in year_plan.stripes}
-    # Forked workers inherit the landscape and the stripe geometry (hundreds of MB on large regions)
-    # instead of unpickling them. Each pass draws from its own seeded stream, so the files do not depend
-    # on the number of workers or the order in which passes finish.
-    passes = map_tasks(
-        _one_pass,
-        chosen,
-        workers=workers,
-        setup=_PassInputs,
-        setup_args=(landscape, year_plan, geometry, climate, levels, pass_seeds, out, cross_pol),
-        start_method="fork",
-        ordered=False,
-    )
     results: dict[int, tuple[Path, Path, str]] = {}
-    with closing(passes):
-        for done, (index, result) in enumerate(passes, start=1):
-            results[index] = result
-            acquisition = year_plan.acquisitions[index]
-            if progress is not None:
-                progress(
-                    done,
-                    steps,
-                    f"{acquisition.date} stripe {acquisition.stripe.name} ({result[2]})",
-                )
-    rtc_paths = [results[i][0] for i in chosen]
-    insar_paths = [results[i][1] for i in chosen]
-    crs_counts: dict[str, int] = {}
-    records = []
-    for index in chosen:
-        acquisition = year_plan.acquisitions[index]
-        rtc, insar, crs = results[index]
-        crs_counts[crs] = crs_counts.get(crs, 0) + 1
-        records.append(
-            {
-                "slot": acquisition.slot,
-                "stripe": acquisition.stripe.name,
-                "platform": acquisition.platform,
-                "start": acquisition.start.isoformat(),
-                "partner_start": acquisition.partner_start.isoformat(),
-                "crs": crs,
-                "rtc": rtc.name,
-                "insar": insar.name,
-            }
-        )
+    chosen: list[int] = []
 
-    truth_dir = out / "truth"
-    _write_truth(landscape, truth_dir, region, year, streams["history"])
-    _write_manifest(
-        out / "simulation.json",
-        region=region,
-        year=year,
-        seed=seed,
-        outlines=outlines,
-        plan=plan,
-        records=records,
-        climate=climate,
-        levels=levels,
-        ela_m=landscape.ela_m,
-    )
-    if progress is not None:
-        progress(steps, steps, "ground truth and simulation.json")
+    def finished() -> str:
+        passes = f"{len(results)} of {len(chosen)} passes written" if chosen else "nothing written"
+        return f"{passes}, no simulation.json yet; run again (with --overwrite)"
+
+    # A second writer of the folder stops, naming this one; a killed one's files are swept.
+    with OutputLock(out, folder=True), interrupt.noting(finished):
+        make_output_folder(out)
+        streams = random_streams(seed, region.name, year)
+
+        landscape = _build_landscape(region, bounds, outlines, streams["landscape"])
+        n_plan = DEFAULT_SLOTS if slots is not None else n_acquisitions
+        year_plan = plan_for_region(region, landscape.bounds, year, n_plan, streams["plan"])
+        from glaciermap.simulate import physics
+
+        climate = physics.draw_year_climate(streams["climate"])
+        levels = physics.draw_surface_levels(streams["levels"])
+
+        # Every pass of the plan has its seed, drawn before choosing: a subset of slots gives the
+        # same products as the whole year does for those slots.
+        pass_seeds = streams["passes"].integers(0, 2**63, size=len(year_plan.acquisitions))
+        keep = set(slots) if slots is not None else set(range(n_plan))
+        chosen[:] = [i for i, a in enumerate(year_plan.acquisitions) if a.slot in keep]
+        plan = dataclasses.replace(
+            year_plan, acquisitions=tuple(year_plan.acquisitions[i] for i in chosen)
+        )
+        steps = len(chosen) + 1
+        geometry = {s.name: _stripe_geometry(landscape, year_plan, s) for s in year_plan.stripes}
+        # Forked workers inherit the landscape and the stripe geometry (hundreds of MB on large
+        # regions) instead of unpickling them. Each pass draws from its own seeded stream, so the
+        # files do not depend on the number of workers or the order in which passes finish.
+        passes = map_tasks(
+            _one_pass,
+            chosen,
+            workers=workers,
+            setup=_PassInputs,
+            setup_args=(
+                landscape,
+                year_plan,
+                geometry,
+                climate,
+                levels,
+                pass_seeds,
+                out,
+                cross_pol,
+            ),
+            start_method="fork",
+            ordered=False,
+        )
+        with closing(passes):
+            for index, result in passes:
+                results[index] = result
+                done = len(results)
+                acquisition = year_plan.acquisitions[index]
+                if progress is not None:
+                    progress(
+                        done,
+                        steps,
+                        f"{acquisition.date} stripe {acquisition.stripe.name} ({result[2]})",
+                    )
+        rtc_paths = [results[i][0] for i in chosen]
+        insar_paths = [results[i][1] for i in chosen]
+        crs_counts: dict[str, int] = {}
+        records = []
+        for index in chosen:
+            acquisition = year_plan.acquisitions[index]
+            rtc, insar, crs = results[index]
+            crs_counts[crs] = crs_counts.get(crs, 0) + 1
+            records.append(
+                {
+                    "slot": acquisition.slot,
+                    "stripe": acquisition.stripe.name,
+                    "platform": acquisition.platform,
+                    "start": acquisition.start.isoformat(),
+                    "partner_start": acquisition.partner_start.isoformat(),
+                    "crs": crs,
+                    "rtc": rtc.name,
+                    "insar": insar.name,
+                }
+            )
+
+        truth_dir = out / "truth"
+        _write_truth(landscape, truth_dir, region, year, streams["history"])
+        _write_manifest(
+            out / "simulation.json",
+            region=region,
+            year=year,
+            seed=seed,
+            outlines=outlines,
+            plan=plan,
+            records=records,
+            climate=climate,
+            levels=levels,
+            ela_m=landscape.ela_m,
+        )
+        if progress is not None:
+            progress(steps, steps, "ground truth and simulation.json")
     return SimulationResult(
         out_dir=out,
         rtc_products=tuple(rtc_paths),

@@ -44,8 +44,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from glaciermap import interrupt
 from glaciermap.errors import InputError
 from glaciermap.io.files import atomic_output, make_output_folder
+from glaciermap.io.lock import OutputLock
 from glaciermap.stack_format import StackMeta
 from glaciermap.training.augment import default_augment
 from glaciermap.training.distributed import (
@@ -297,12 +299,15 @@ def fit(
             f"{sorted(both)[0]} is both a training and a validation stack",
             "give each scene to one of --stack/--stacks and --val-stack/--val-stacks",
         )
-    if ctx.is_main:
-        make_output_folder(run)
-    barrier(ctx)
-
-    with _deterministic(device.type == "cpu"):
-        return _fit(config, stacks, validation, run, progress, resume, ctx, device)
+    # Rank 0 writes the run folder and holds its lock: a second training of the folder stops, naming
+    # this one, and a killed one's temporary files are swept.
+    lock = OutputLock(run, folder=True) if ctx.is_main else contextlib.nullcontext()
+    with lock:
+        if ctx.is_main:
+            make_output_folder(run)
+        barrier(ctx)
+        with _deterministic(device.type == "cpu"):
+            return _fit(config, stacks, validation, run, progress, resume, ctx, device)
 
 
 def run_training(
@@ -553,9 +558,10 @@ def _fit(
         log.info("resuming %s after epoch %d", run, start_epoch)
     metrics = _read_metrics(run / "metrics.csv", start_epoch + 1) if ctx.is_main else []
     if ctx.is_main:
-        (run / "config.json").write_text(
-            json.dumps(config.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        with atomic_output(run / "config.json") as tmp:
+            tmp.write_text(
+                json.dumps(config.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
 
     ddp_model = wrap_model(model, ctx)
     sampler = RankSampler(len(train_set), ctx.rank, ctx.world_size)
@@ -587,6 +593,16 @@ def _fit(
         card_base["init"] = {"name": _init_name(Path(config.init)), "sha256": init_card.sha256}
     weights_path = run / f"{BEST_NAME}.safetensors"
     fit_began = time.perf_counter()
+    saved = start_epoch
+
+    def finished() -> str:
+        if saved == 0:
+            return f"no epoch of {config.epochs} finished; run again"
+        return (
+            f"{saved} of {config.epochs} epochs saved in {run / LAST_NAME}; "
+            "run again to continue from there"
+        )
+
     try:
         for epoch in range(start_epoch, config.epochs):
             began = time.perf_counter()
@@ -689,6 +705,7 @@ def _fit(
                 }
                 with atomic_output(last_path) as tmp:
                     torch.save(state, tmp)
+                saved = epoch + 1
                 _write_metrics(run / "metrics.csv", metrics)
                 if writer is not None:
                     writer.add_scalar("loss/train", train_loss, epoch + 1)
@@ -708,6 +725,9 @@ def _fit(
                     if Path(stack) not in val_tiles.missing
                 ]
             _calibrate_best(run / BEST_NAME, val_tiles, device, fitted_on)
+    except KeyboardInterrupt:
+        interrupt.note(finished())
+        raise
     finally:
         if writer is not None:
             writer.close()

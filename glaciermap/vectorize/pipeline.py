@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from glaciermap import interrupt
 from glaciermap.errors import InputError
 from glaciermap.io.files import atomic_output
+from glaciermap.io.lock import OutputLock
 from glaciermap.io.raster import (
     check_band,
     gdal_env,
@@ -201,7 +203,19 @@ def vectorize_raster(
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}", "give e.g. --workers 2")
 
-    with open_raster(raster) as src:
+    rows = [0, 0]
+
+    def counted(done: int, total: int) -> None:
+        rows[:] = [done, total]
+        if progress is not None:
+            progress(done, total)
+
+    def finished() -> str:
+        done = f"{rows[0]} of {rows[1]} rows polygonised, " if rows[1] else ""
+        return f"{done}{output} not written; run again"
+
+    # A second writer of the file stops, naming this one; a killed one's temporary files are swept.
+    with OutputLock(output, folder=False), interrupt.noting(finished), open_raster(raster) as src:
         check_band(src, band)
         unit_m = metres_per_unit(src)
         dtype = np.dtype(src.dtypes[band - 1])
@@ -229,7 +243,7 @@ def vectorize_raster(
                 strip_rows=strip_rows,
                 workers=workers,
                 stats=stats,
-                progress=progress,
+                progress=counted,
             )
             if batch.size
         )

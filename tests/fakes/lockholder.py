@@ -1,4 +1,4 @@
-"""Another process holding a run's lock, as a second ``glaciermap run`` would find it."""
+"""Another process holding a lock, as a second ``glaciermap run`` or stage command would find it."""
 
 from __future__ import annotations
 
@@ -11,15 +11,23 @@ from pathlib import Path
 
 
 @contextmanager
-def lock_held_elsewhere(lock: Path, label: str) -> Iterator[subprocess.Popen[str]]:
-    """A child process that holds :class:`~glaciermap.pipeline.lock.RunLock` on ``lock`` until the
-    block ends (then it lets go cleanly); yields the child (its ``pid`` is the holder's)."""
+def lock_held_elsewhere(
+    lock: Path, label: str = "", *, output: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """A child process that holds :class:`~glaciermap.io.lock.RunLock` on ``lock`` (with ``output``:
+    :class:`~glaciermap.io.lock.OutputLock` on the folder ``lock``) until the block ends, then lets go
+    cleanly; yields the child (its ``pid`` is the holder's)."""
+    take = (
+        f"OutputLock(Path({str(lock)!r}), folder=True)"
+        if output
+        else f"RunLock(Path({str(lock)!r}), {label!r})"
+    )
     code = textwrap.dedent(
         f"""
         import sys
         from pathlib import Path
-        from glaciermap.pipeline.lock import RunLock
-        with RunLock(Path({str(lock)!r}), {label!r}):
+        from glaciermap.io.lock import OutputLock, RunLock
+        with {take}:
             print("held", flush=True)
             sys.stdin.read()
         """
