@@ -1,8 +1,10 @@
 """The workspace's SQLite catalog: what was found, ordered, downloaded and produced.
 
 One file, ``catalog.sqlite``, so that an interrupted or cron-repeated run knows where it stopped. The
-schema is versioned with ``PRAGMA user_version`` and migrated forward on open; each migration is a list of
-SQL statements appended to :data:`MIGRATIONS` (never edited once released).
+schema is versioned with ``PRAGMA user_version`` and migrated forward on open (after a copy to
+``catalog.sqlite.schema<N>.bak``); each migration is a list of SQL statements appended to
+:data:`MIGRATIONS` (never edited once released). WAL mode and a 30 s busy timeout let several processes
+(a cron run, a hand-run stage) write at once; each write is one short transaction.
 
 Tables:
     scenes   Sentinel-1 scenes found by search, per region/year and 24-day slot.
@@ -154,11 +156,29 @@ class Catalog:
                 f"{self.path} was written by a newer glaciermap (schema {version})",
                 "upgrade glaciermap",
             )
+        if 0 < version < len(MIGRATIONS):
+            self._back_up(version)
         for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
             with self._db:
                 for sql in statements:
                     self._db.execute(sql)
                 self._db.execute(f"PRAGMA user_version = {number}")
+
+    def backup_path(self, version: int) -> Path:
+        """Where the catalog of schema ``version`` is kept before migrating it."""
+        return self.path.with_name(f"{self.path.name}.schema{version}.bak")
+
+    def _back_up(self, version: int) -> None:
+        """Copy the catalog (consistently, with SQLite's backup API) before a migration changes it,
+        under a temporary name renamed at the end, so a failed migration never costs the old one."""
+        from glaciermap.io.files import atomic_output
+
+        with atomic_output(self.backup_path(version)) as tmp:
+            target = sqlite3.connect(tmp)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
 
     def _check(self) -> None:
         """Raise :class:`sqlite3.DatabaseError` for damaged pages or missing tables, so a damaged

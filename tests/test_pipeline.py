@@ -608,6 +608,47 @@ def test_a_schema_1_catalog_migrates_keeping_its_stamps(tmp_path):
         assert catalog.schema_version == len(MIGRATIONS) >= 2
         assert catalog.stage_stamp("x", 2016, "preprocess") is not None
         assert catalog.count("runs") == 0 and catalog.count("stage_events") == 0
+        backup = catalog.backup_path(1)
+    finally:
+        catalog.close()
+    # The schema-1 catalog was kept, as it was, before the migration.
+    with sqlite3.connect(backup) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("SELECT inputs_hash FROM stages").fetchall() == [("abc",)]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".bak")) == [backup.name]
+    Catalog(path).close()  # up to date: no second backup
+    assert len([p for p in tmp_path.iterdir() if p.name.endswith(".bak")]) == 1
+
+
+def _stamp_many(path: str, worker: int, count: int) -> None:
+    from glaciermap.catalog import Catalog
+
+    catalog = Catalog(Path(path))
+    try:
+        for i in range(count):
+            catalog.record_stage("r", 2016, f"s{worker}-{i}", inputs_hash=str(i), outputs=[])
+    finally:
+        catalog.close()
+
+
+def test_parallel_writers_lose_nothing(tmp_path):
+    """Processes stamping one catalog at once (WAL, busy timeout) keep every stamp."""
+    import multiprocessing
+
+    from glaciermap.catalog import Catalog
+
+    path = tmp_path / "catalog.sqlite"
+    Catalog(path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_stamp_many, args=(str(path), w, 150)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    catalog = Catalog(path)
+    try:
+        assert catalog.count("stages") == 4 * 150
     finally:
         catalog.close()
 

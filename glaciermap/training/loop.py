@@ -763,7 +763,8 @@ def _calibrate_best(
     entry = calibration_record(logits, labels, fit_temperature(logits, labels), fitted_on)
     ModelCard.read(best).with_calibration(entry).write(best)
     log.info(
-        "calibrated on the val tiles: temperature %.3f, ECE %.3f -> %.3f",
+        "calibrated on %s: temperature %.3f, ECE %.3f -> %.3f",
+        ", ".join(f"{f['name']} ({f['split']})" for f in fitted_on),
         entry["temperature"],
         entry["ece_before"],
         entry["ece_after"],
