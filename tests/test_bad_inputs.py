@@ -276,6 +276,13 @@ def _full_zips(monkeypatch) -> None:
     monkeypatch.setattr(zipfile.ZipFile, "writestr", _no_space)
 
 
+def _full_checkpoints(monkeypatch) -> None:
+    """Saving a training checkpoint fails as on a full disk."""
+    import torch
+
+    monkeypatch.setattr(torch, "save", _no_space)
+
+
 def _full_pngs(monkeypatch) -> None:
     """Saving a figure fails as on a full disk."""
     from matplotlib.figure import Figure
@@ -900,6 +907,29 @@ def test_bad_input_is_one_line_and_leaves_nothing(name, run_cli, inputs, tmp_pat
     assert _files(tmp_path) == before, name
 
 
+def test_a_full_disk_while_training_is_one_line_and_the_rerun_completes(
+    run_cli, inputs, tmp_path, monkeypatch
+):
+    """A checkpoint that cannot be saved stops train with one line; the run folder holds only
+    complete files (best weights so far, the recipe), nothing hidden, and the next run completes."""
+    from glaciermap.models.weights import load_weights
+
+    out = tmp_path / "run"
+    args = [
+        "train", "--stack", str(inputs.stack), "--epochs", "1", "--patch", "32", "--batch-size",
+        "2", "--samples-per-epoch", "2", "--widths", "4,8", "--workers", "0", "-o", str(out),
+    ]  # fmt: skip
+    _full_checkpoints(monkeypatch)
+    result = run_cli(*args)
+    monkeypatch.undo()
+    _check_one_line(result.exit_code, result.stderr, "No space left")
+    assert not [p for p in out.rglob(".*")], "hidden leftovers"
+    load_weights(out / "best")  # complete, its sha256 checked
+    result = run_cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert (out / "last.pt").is_file()
+
+
 def test_the_corpus_is_large_enough():
     assert len(CASES) >= 60
     commands = {c.args[0] for c in CASES.values()}
@@ -930,6 +960,16 @@ def test_a_random_byte_member_is_one_short_line(run_cli, inputs, tmp_path):
     [
         pytest.param(["vectorize", "{mask}", "-o", "{tmp}/v.gpkg", "-j", "1"], id="vectorize"),
         pytest.param([*PREDICT, "--stack", "{stack}", "-o", "{tmp}/pred"], id="predict"),
+        # The COG driver writes at close and deletes its partial file when that fails: the
+        # limit is found from the size the tile could take.
+        pytest.param(
+            ["preprocess", "{products}", "-o", "{tmp}/stack", "--region", "example", "-j", "1"],
+            id="preprocess",
+        ),
+        pytest.param(
+            ["simulate", "--region", "example", "--year", "2016", "-o", "{tmp}/sim", "-j", "1"],
+            id="simulate",
+        ),
     ],
 )
 def test_a_file_size_limit_is_one_line(args, inputs, tmp_path):
@@ -946,7 +986,13 @@ def test_a_file_size_limit_is_one_line(args, inputs, tmp_path):
     }
     (tmp_path / "glaciermap.toml").touch()
     command = [
-        a.format(tmp=tmp_path, mask=inputs.mask, stack=inputs.stack, weights=inputs.weights)
+        a.format(
+            tmp=tmp_path,
+            mask=inputs.mask,
+            stack=inputs.stack,
+            weights=inputs.weights,
+            products=inputs.stack.parent / "products",
+        )
         for a in args
     ]
     before = _files(tmp_path)

@@ -183,6 +183,23 @@ def _main(args: list[str], state: AppState) -> int:
     except typer.Abort:
         state.err.print("[yellow]aborted[/]")
         return 1
+    except OSError as exc:
+        # A full disk, a quota, a read-only filesystem or `ulimit -f` met by a writer that does not
+        # say so itself (a checkpoint, a download chunk): the user's to fix, so one line too. Writes
+        # go to temporary names, so nothing half-written is left under a final one.
+        from glaciermap.io.files import FULL_HINT, WRITE_ERRNOS
+
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        if state.debug:
+            state.err.print_exception()
+        where = f" {exc.filename}" if exc.filename else ""
+        state.err.print(
+            f"[bold red]error:[/] cannot write{escape(where)}: {escape(exc.strerror or str(exc))}"
+            f" — {FULL_HINT}",
+            highlight=False,
+        )
+        return 2
     return code if isinstance(code, int) else 0
 
 

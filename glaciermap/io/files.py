@@ -48,12 +48,17 @@ FULL_HINT = "free some space, or choose a folder you can write to"
 _NEARLY_FULL = 1 << 20  # bytes: less than this free after a failed write means the disk filled up
 
 
-def room_problem(folder: str | os.PathLike[str], written: Iterable[Path] = ()) -> str | None:
+def room_problem(
+    folder: str | os.PathLike[str], written: Iterable[Path] = (), needed: int = 0
+) -> str | None:
     """Why a write in ``folder`` may have failed for want of room, or None when there is room.
 
     GDAL and OGR report a full disk as a failed write, or as a damaged file they then read back,
     without ``errno``; after such a failure this looks: can a file be made in ``folder`` at all, did
     a file of ``written`` reach the process's file-size limit (``ulimit -f``), is the filesystem full?
+    ``needed``: bytes the failed file could have taken (0: unknown). Drivers that write at close
+    (COG) delete their partial file on failure, so it cannot be measured: a limit or a free space
+    below that size is then the likely cause.
     """
     import resource
     import shutil
@@ -70,10 +75,11 @@ def room_problem(folder: str | os.PathLike[str], written: Iterable[Path] = ()) -
     if limit != resource.RLIM_INFINITY:
         sizes = [p.stat().st_size for p in written if p.is_file()]
         # A write that crosses the limit stops at it; a block short of it is as good as there.
-        if sizes and max(sizes) >= limit - (1 << 16):
+        if (sizes and max(sizes) >= limit - (1 << 16)) or limit < needed:
             return f"files may not grow beyond {limit} bytes here (ulimit -f)"
     try:
-        if shutil.disk_usage(folder).free < _NEARLY_FULL:
+        free = shutil.disk_usage(folder).free
+        if free < max(_NEARLY_FULL, needed):
             return os.strerror(errno.ENOSPC)
     except OSError:
         return None
@@ -81,13 +87,16 @@ def room_problem(folder: str | os.PathLike[str], written: Iterable[Path] = ()) -
 
 
 def write_failure(
-    exc: BaseException, folder: str | os.PathLike[str], written: Iterable[Path] = ()
+    exc: BaseException,
+    folder: str | os.PathLike[str],
+    written: Iterable[Path] = (),
+    needed: int = 0,
 ) -> str | None:
     """What went wrong when ``exc`` broke off writing ``written`` in ``folder``, when it is the
     user's to fix (:func:`is_write_failure`, :func:`room_problem`); None for anything else."""
     if isinstance(exc, OSError) and is_write_failure(exc):
         return exc.strerror or str(exc)
-    return room_problem(folder, written)
+    return room_problem(folder, written, needed)
 
 
 def make_output_folder(folder: str | os.PathLike[str]) -> Path:
