@@ -95,3 +95,12 @@ def test_bench_training_scenes(tmp_path):
         for s in [*train, *val]
     }
     assert seeds == {"1", "500"}
+
+
+def test_bench_errors_by_surface(tmp_path):
+    pytest.importorskip("torch")
+    out = _smoke("errors_by_surface.py", "--out", str(tmp_path))
+    assert "mapped as glacier" in out and "recall" in out
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert 0 <= result["iou"] <= 1 and "glacier" in result["mapped_as_glacier"]
+    assert all(0 <= v <= 1 for v in result["glacier_recall_by_elevation"].values())
