@@ -99,6 +99,15 @@ def write_failure(
     return room_problem(folder, written, needed)
 
 
+def write_error(
+    exc: BaseException, final: Path, written: Iterable[Path], needed: int = 0
+) -> InputError | None:
+    """The one-line error for ``exc`` breaking off the writing of ``final`` (through ``written``,
+    its temporary or partial files), or None when that failure is not the user's to fix."""
+    why = write_failure(exc, final.parent, written, needed)
+    return None if why is None else InputError(f"cannot write {final}: {why}", FULL_HINT)
+
+
 def make_output_folder(folder: str | os.PathLike[str]) -> Path:
     """Create ``folder`` (and its parents) for a stage's outputs; :class:`InputError` when it cannot
     be created or written in."""
@@ -118,12 +127,16 @@ def make_output_folder(folder: str | os.PathLike[str]) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_output(
+    path: str | os.PathLike[str], *, overwrite: bool = True, needed: int = 0
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     Args:
         path: the final file name.
         overwrite: if False and ``path`` exists, raise :class:`InputError` before any work is done.
+        needed: bytes the file may take (0: unknown); tells a failed write that a driver cleaned up
+            after itself (GDAL's COG) from a bug, by the room left (:func:`room_problem`).
 
     Yields:
         A path in the same folder with the same suffix (drivers such as GPKG choose by suffix).
@@ -153,10 +166,10 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
         raise
     except Exception as exc:
         # Only the failures of writing itself are the user's to fix; anything else is a bug.
-        why = write_failure(exc, parent, [tmp])
-        if why is None:
+        error = write_error(exc, final, [tmp], needed)
+        if error is None:
             raise
-        raise InputError(f"cannot write {final}: {why}", FULL_HINT) from exc
+        raise error from exc
     finally:
         _remove_with_sidecars(tmp)
 

@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from glaciermap.errors import InputError
-from glaciermap.io.files import FULL_HINT, atomic_output, write_failure
+from glaciermap.io.files import atomic_output, write_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,25 +117,20 @@ def write_cog(
             if tags:
                 dst.update_tags(**tags)
 
-    def write_or_explain(target: Path) -> None:
-        try:
-            write(target)
-        except Exception as exc:
-            # GDAL reports a full disk or a `ulimit -f` as a failed write without errno: ask the
-            # folder while the partial file is still there, so the user gets one line, not a trace.
-            # Uncompressed pixels plus a third for overviews: the most the file can take.
-            why = write_failure(exc, target.parent, [target], needed=array.nbytes * 4 // 3)
-            if why is None:
-                raise
-            raise InputError(
-                f"cannot write {Path(path).name} in {target.parent}: {why}", FULL_HINT
-            ) from exc
-
+    # Uncompressed pixels plus a third for overviews: the most the file can take. The COG driver
+    # deletes its partial file when a write fails, so that size is what explains the failure.
+    needed = array.nbytes * 4 // 3
     if atomic:
-        with atomic_output(path) as tmp:
-            write_or_explain(tmp)
+        with atomic_output(path, needed=needed) as tmp:
+            write(tmp)
     else:
-        write_or_explain(Path(path))
+        try:
+            write(Path(path))
+        except Exception as exc:
+            error = write_error(exc, Path(path), [Path(path)], needed)
+            if error is None:
+                raise
+            raise error from exc
 
 
 def copy_to_cog(
