@@ -16,7 +16,8 @@ are simulated (co-polarised only), preprocessed with their truth as labels, cach
 (``--split all``) with :func:`glaciermap.training.evaluate.evaluate_stacks`.
 
 Prints, per weights, one row per scene (IoU, precision, recall, ECE) and the median, worst and pooled
-IoU; writes ``results.json``. Targets of issue 14: median >= 0.95 and worst >= 0.92 on at least 12
+IoU; writes ``results.json`` and ``unseen.txt`` (the scenes, for ``glaciermap evaluate --stacks``).
+Targets of issue 14: median >= 0.95 and worst >= 0.92 on at least 12
 unseen scenes, ECE <= 0.03. Training scenes (``weights/README.md``) use seeds below 1000 and procedural
 landscapes only, so the real-outline landscapes are unseen too.
 """
@@ -140,6 +141,11 @@ def main() -> None:
         for i, path in enumerate(outlines)
     ]
     print(f"{len(stacks)} scene(s) ready in {time.perf_counter() - began:.0f} s under {out}")
+    # The same scenes as a stack list for `glaciermap evaluate WEIGHTS --stacks unseen.txt`.
+    body = "".join(f"stacks/{s.name}\n" for s in stacks)
+    (out / "unseen.txt").write_text(
+        f"# unseen scenes of bench/generalization.py (paths relative)\n{body}"
+    )
 
     results = {"region": region.name, "scenes": [s.name for s in stacks], "weights": {}}
     for spec in weights:

@@ -233,6 +233,6 @@ BUILTIN_REGIONS: dict[str, Region] = {
         # 50 km x 40 km = 20 tiles of 10 km, for the simulated benchmark dataset (`glaciermap simulate`).
         aoi=(500_000.0, 8_650_000.0, 550_000.0, 8_690_000.0),
         orbit="ascending",
-        description="20 simulated 10 km tiles: the benchmark dataset the shipped weights train on",
+        description="20 simulated 10 km tiles: the one-scene benchmark of the ablation weights",
     ),
 }

@@ -62,7 +62,7 @@ def test_unknown_keys_survive_and_statistics_are_checked(tmp_path):
 def test_training_data_old_and_new_and_normalisation_modes(tmp_path):
     from glaciermap.stack_format import ChannelNorm, StackGrid, StackMeta
 
-    old = ModelCard.read(WEIGHTS / "unet3d")  # one stack, as an object
+    old = ModelCard.read(WEIGHTS / "ablation" / "unet3d-5acq")  # one stack, as an object
     [stack] = old.training_stacks
     assert stack["region"] == "synthetic" and stack["year"] == 2016
     assert old.normalisation_mode == "global"

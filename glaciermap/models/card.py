@@ -275,12 +275,18 @@ class ModelCard:
 
     def with_evaluation(self, result: Mapping[str, Any]) -> ModelCard:
         """A card with ``result`` (from ``training.evaluate.evaluate``) recorded, replacing an earlier
-        entry for the same stack (region, year), split, tiles and dates."""
+        entry for the same stack (region, year), split, tiles and dates.
+
+        The stack folder's ``name`` (from ``evaluate_stacks``) is kept for the reader: simulated
+        scenes of one year can share their dates, and the name (``example-2017-s1007``) says which
+        scene it was. It is not part of the key, so a renamed copy of a stack still matches.
+        """
         entry = {
             "stack": result["stack"],
             "split": result["split"],
             "tiles": result["tiles"],
             **{k: result[k] for k in EVALUATION_KEYS},
+            **({"name": result["name"]} if result.get("name") else {}),
         }
         kept = [e for e in self.evaluation if not _same_scoring(e, result)]
         ordered = sorted(
