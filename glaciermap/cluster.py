@@ -34,6 +34,7 @@ import os
 import threading
 import uuid
 from collections import deque
+from concurrent.futures import CancelledError
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,7 +317,7 @@ class DaskExecutor(Executor):
                 "machines)",
             ) from None
         log.debug(
-            "%s: %d worker(s), %d thread(s); dashboard %s",
+            "tasks on %s: %d worker(s), %d thread(s); Dask dashboard: %s",
             spec.describe(),
             len(executor.client.nthreads()),
             executor.slots,
@@ -512,7 +513,7 @@ class DaskExecutor(Executor):
                 "see the workers' logs; give them more memory or fewer threads (dask worker "
                 "--memory-limit, --nthreads)",
             ) from None
-        except (distributed.client.FutureCancelledError, distributed.CancelledError) as exc:
+        except CancelledError as exc:  # distributed's FutureCancelledError among them
             raise RemoteError(
                 f"{self.spec.describe()} dropped task {future.key} ({type(exc).__name__})",
                 "check that the scheduler is still running, then run again",
