@@ -34,8 +34,8 @@ import os
 import threading
 import uuid
 from collections import deque
-from concurrent.futures import CancelledError
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
