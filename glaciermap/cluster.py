@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from glaciermap.errors import ConfigError, InputError, RemoteError
+from glaciermap.errors import ConfigError, GlaciermapError, InputError, RemoteError
 from glaciermap.workers import (
     Executor,
     LocalPool,
@@ -216,11 +216,18 @@ def _run_task(
     item: Any,
 ) -> Any:
     """A task on a worker: its thread's state for this map, built on the first task of the map."""
-    held = getattr(_local, "state", None)
-    if held is None or held[0] != map_key:
-        _local.state = None  # the previous map's state goes before this one's is built
-        _local.state = (map_key, setup(*setup_args) if setup is not None else None)
-    return task(_local.state[1], item)
+    try:
+        held = getattr(_local, "state", None)
+        if held is None or held[0] != map_key:
+            _local.state = None  # the previous map's state goes before this one's is built
+            _local.state = (map_key, setup(*setup_args) if setup is not None else None)
+        return task(_local.state[1], item)
+    except GlaciermapError as exc:
+        # Dask pickles an error with its chain of causes, and sends a bare Exception instead when
+        # one of them does not come back (GDAL's errors do not): the user's line is the message
+        # and the hint, which the error keeps (GlaciermapError.__reduce__).
+        exc.__cause__ = exc.__context__ = None
+        raise
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -116,7 +116,10 @@ class OffsetReader:
     def read_region(
         self, row: int, col: int, height: int, width: int, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self.reader.read_region(self.top + row, self.left + col, height, width, out)  # type: ignore[no-any-return]
+        where = (self.top + row, self.left + col, height, width)
+        if out is None:  # readers need not take `out`
+            return self.reader.read_region(*where)  # type: ignore[no-any-return]
+        return self.reader.read_region(*where, out)  # type: ignore[no-any-return]
 
     def __call__(
         self, row: int, col: int, size: int, out: np.ndarray | None = None

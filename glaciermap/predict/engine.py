@@ -513,16 +513,21 @@ def _predict_blocks(
         len(kept),
         halo_work(plan, blocks),
     )
-    computed = map_tasks(
-        predict_block,
-        todo,
-        workers=executor,
-        setup=open_block_worker,
-        setup_args=(job,),
-        ordered=True,
-        shared=SharedPaths(folder, (Path(job.vrt), *weight_paths(job.weights))),
-        resources={"GPU": 1} if job.device.startswith("cuda") else None,
-    )
+    try:
+        computed = map_tasks(
+            predict_block,
+            todo,
+            workers=executor,
+            setup=open_block_worker,
+            setup_args=(job,),
+            ordered=True,
+            shared=SharedPaths(folder, (Path(job.vrt), *weight_paths(job.weights))),
+            resources={"GPU": 1} if job.device.startswith("cuda") else None,
+        )
+    except BaseException:
+        if not kept:  # nothing to keep for the next run: no empty folder left behind
+            shutil.rmtree(root, ignore_errors=True)
+        raise
 
     def in_order() -> Iterator[BlockDone]:
         for block in blocks:
