@@ -17,10 +17,12 @@ every configuration on the same machine with the same cores (``--cores``, defaul
   ratio is the cost of blocks, halos, shipping and assembly); Dask with ``cores`` workers of one torch
   thread each, and with one worker of one torch thread (scaling at one core per worker).
 
-Each timing is of the stage call alone, on a cluster already started (its start is reported apart:
-on a real cluster the workers are running already). Every Dask output is compared to the local one
-(bytes of every raster). The per-tile costs (core-seconds per tile) are what ``docs/design.md``
-projects to all of Svalbard. The machine may be shared: run it ``nice``d and say so.
+Each timing is of the stage call alone, on a cluster already started and warmed (its start is
+reported apart: on a real cluster the workers are running already), as wall time and as CPU time
+(this process, its children and the cluster's worker processes): on a shared machine the wall times
+follow the other load, the CPU times much less. Every Dask output is compared to the local one (bytes
+of every raster). The per-tile costs (CPU core-seconds per tile) are what ``docs/design.md`` projects
+to all of Svalbard. Run it ``nice``d on a shared machine, and say so.
 
 Results are printed and written to ``--out``/``results.json``.
 """
@@ -77,7 +79,48 @@ def simulate(region: Any, products: Path, acquisitions: int, cores: int) -> floa
     return time.perf_counter() - began
 
 
-def _timed(call: Any) -> tuple[float, Any]:
+REPEAT = [1]
+"""Runs of each timing (``--repeat``); the fastest is kept: the machine may be shared."""
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process (run on a worker by ``client.run``, of that worker)."""
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+def _cpu(executor: Any = None) -> float:
+    """CPU seconds so far of this process, its finished children (a local pool's workers) and the
+    cluster's worker processes."""
+    import resource
+
+    here = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = here.ru_utime + here.ru_stime + children.ru_utime + children.ru_stime
+    if executor is not None and getattr(executor, "distributed", False):
+        total += sum(executor.client.run(_own_cpu).values())
+    return total
+
+
+def _timed(call: Any, fresh: Path | None = None, executor: Any = None) -> tuple[float, float, Any]:
+    """Wall and CPU seconds of the fastest of ``REPEAT`` runs of ``call`` (``fresh`` removed
+    before each, untimed), and its result."""
+    best, cpu, result = float("inf"), float("inf"), None
+    for _ in range(REPEAT[0]):
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+        used = _cpu(executor)
+        began = time.perf_counter()
+        result = call()
+        seconds = time.perf_counter() - began
+        if seconds < best:
+            best, cpu = seconds, _cpu(executor) - used
+    return best, cpu, result
+
+
+def _started(call: Any) -> tuple[float, Any]:
     began = time.perf_counter()
     result = call()
     return time.perf_counter() - began, result
@@ -104,7 +147,7 @@ def _cluster(workers: int) -> tuple[float, Any]:
     (warmed: the stages' modules imported on every worker)."""
     from glaciermap.cluster import ClusterSpec, DaskExecutor
 
-    seconds, executor = _timed(
+    seconds, executor = _started(
         lambda: DaskExecutor.connect(ClusterSpec(local_workers=workers, timeout=120))
     )
     executor.client.run(_warm)
@@ -114,33 +157,35 @@ def _cluster(workers: int) -> tuple[float, Any]:
 def bench_preprocess(region: Any, products: Path, acquisitions: int, cores: int, out: Path) -> dict:
     from glaciermap.preprocess.stack import build_stack
 
-    def build(name: str, workers: Any) -> tuple[float, Any]:
+    def build(name: str, workers: Any) -> tuple[float, float, Any]:
         target = out / name
-        shutil.rmtree(target, ignore_errors=True)
         return _timed(
             lambda: build_stack(
                 region, products, target, year=YEAR, n_slots=acquisitions, workers=workers
-            )
+            ),
+            fresh=target,
+            executor=workers,
         )
 
     results: dict[str, Any] = {}
-    seconds, local = build("pool", cores)
+    seconds, cpu, local = build("pool", cores)
     tiles = len(local.meta.tiles)
-    results["pool_s"] = seconds
+    results["pool_s"], results["pool_cpu_s"] = seconds, cpu
     names = [f"tiles/{t}.tif" for t in local.meta.tiles] + ["stack.vrt"]
     for workers in sorted({cores, 1}, reverse=True):
         start, executor = _cluster(workers)
         try:
-            seconds, built = build(f"dask{workers}", executor)
+            seconds, cpu, built = build(f"dask{workers}", executor)
         finally:
             executor.close()
-        results[f"dask{workers}_s"] = seconds
+        results[f"dask{workers}_s"], results[f"dask{workers}_cpu_s"] = seconds, cpu
         results[f"dask{workers}_start_s"] = start
         results[f"dask{workers}_identical"] = _same_files(local.stack_dir, built.stack_dir, names)
     results["tiles"] = tiles
     results["overhead"] = results[f"dask{cores}_s"] / results["pool_s"]
+    results["overhead_cpu"] = results[f"dask{cores}_cpu_s"] / results["pool_cpu_s"]
     results["scaling"] = results["dask1_s"] / results[f"dask{cores}_s"]
-    results["core_s_per_tile"] = results["pool_s"] * cores / tiles
+    results["core_s_per_tile"] = results["pool_cpu_s"] / tiles
     return results
 
 
@@ -153,47 +198,55 @@ def bench_predict(stack: Path, weights: str, cores: int, block_tiles: int, out: 
 
     path = resolve_weights(weights, None)
 
-    def run(name: str, threads: int, workers: Any) -> tuple[float, Any]:
+    def run(name: str, threads: int, workers: Any) -> tuple[float, float, Any]:
         target = out / name
-        shutil.rmtree(target, ignore_errors=True)
         config = PredictConfig(
             device="cpu", vectorize=False, threads=threads, block_tiles=block_tiles
         )
-        return _timed(lambda: predict_stack(path, stack, target, config, workers=workers))
+        return _timed(
+            lambda: predict_stack(path, stack, target, config, workers=workers),
+            fresh=target,
+            executor=workers,
+        )
 
-    results: dict[str, Any] = {}
-    seconds, local = run("sweep", cores, None)
-    results["sweep_s"] = seconds
+    meta = StackMeta.read(stack)
+    tile_px = round(meta.region.tile_size / meta.region.pixel_size)
+    defaults = PredictConfig()
+    plan = plan_windows(*_shape(stack), defaults.window, defaults.overlap)
+    blocks = plan_blocks(plan.height, plan.width, block_side(tile_px, block_tiles))
+    results: dict[str, Any] = {
+        "tiles": len(meta.tiles),
+        "blocks": len(blocks),
+        "halo_work": halo_work(plan, blocks),
+        "window": defaults.window,
+    }
+    seconds, cpu, local = run("sweep", cores, None)
+    results["sweep_s"], results["sweep_cpu_s"] = seconds, cpu
     results["sweep_model_s"] = local.model_seconds
+    results["pixels"] = local.pixels
+    results["windows"] = local.windows
     names = ["probability.tif", "mask.tif"]
     runs = [(f"dask1x{cores}", 1, cores)]  # one worker, every core to torch: the same bits
-    if cores > 1:
+    scales = cores > 1 and len(blocks) > 1  # one block is one task: nothing to spread
+    if scales:
         runs += [(f"dask{cores}x1", cores, 1), ("dask1x1", 1, 1)]
     for name, workers, threads in runs:
         start, executor = _cluster(workers)
         try:
-            seconds, done = run(name, threads, executor)
+            seconds, cpu, done = run(name, threads, executor)
         finally:
             executor.close()
-        results[f"{name}_s"] = seconds
+        results[f"{name}_s"], results[f"{name}_cpu_s"] = seconds, cpu
         results[f"{name}_start_s"] = start
+        results[f"{name}_model_s"] = done.model_seconds
         results[f"{name}_identical"] = _same_files(local.out_dir, done.out_dir, names)
-    meta = StackMeta.read(stack)
-    tile_px = round(meta.region.tile_size / meta.region.pixel_size)
-    config = PredictConfig()
-    plan = plan_windows(*_shape(stack), config.window, config.overlap)
-    blocks = plan_blocks(plan.height, plan.width, block_side(tile_px, block_tiles))
-    results["tiles"] = len(meta.tiles)
-    results["pixels"] = local.pixels
-    results["windows"] = local.windows
-    results["blocks"] = len(blocks)
-    results["halo_work"] = halo_work(plan, blocks)
-    results["window"] = config.window
     results["overhead"] = results[f"dask1x{cores}_s"] / results["sweep_s"]
-    if cores > 1:
+    results["overhead_cpu"] = results[f"dask1x{cores}_cpu_s"] / results["sweep_cpu_s"]
+    results["overhead_beyond_halo"] = results["overhead"] / results["halo_work"]
+    if scales:
         results["overhead_workers"] = results[f"dask{cores}x1_s"] / results["sweep_s"]
         results["scaling"] = results["dask1x1_s"] / results[f"dask{cores}x1_s"]
-    results["core_s_per_tile"] = results["sweep_s"] * cores / len(meta.tiles)
+    results["core_s_per_tile"] = results["sweep_cpu_s"] / len(meta.tiles)
     return results
 
 
@@ -213,8 +266,14 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2, help="cores of every configuration")
     parser.add_argument("--block-tiles", type=int, default=1, help="predict's block side, tiles")
     parser.add_argument("--out", type=Path, default=OUT, help="working folder")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per timing, fastest kept")
+    parser.add_argument(
+        "--parts", default="preprocess,predict", help="preprocess, predict or both (default)"
+    )
     parser.add_argument("--smoke", action="store_true", help="two 2 km tiles, 4 slots: seconds")
     args = parser.parse_args()
+    REPEAT[0] = max(1, args.repeat)
+    parts = set(args.parts.split(","))
     if args.smoke:
         region = smoke_region.tiny_region()
         args.acquisitions, args.weights, args.tile_m = 4, "ablation/unet3d-3acq", region.tile_size
@@ -225,45 +284,63 @@ def main() -> None:
     products = args.out / f"products-{region.name}-{args.tile_m / 1000:g}km-{args.acquisitions}"
     simulated = simulate(region, products, args.acquisitions, args.cores)
 
-    pre = bench_preprocess(region, products, args.acquisitions, args.cores, args.out)
     c = args.cores
-    print(
-        f"preprocess, {pre['tiles']} tiles x {args.acquisitions} dates, {c} cores:\n"
-        f"  local pool of {c} processes  {pre['pool_s']:7.1f} s\n"
-        f"  Dask, {c} workers             {pre[f'dask{c}_s']:7.1f} s  (identical: "
-        f"{pre[f'dask{c}_identical']}, cluster start {pre[f'dask{c}_start_s']:.1f} s)\n"
-        f"  Dask, 1 worker              {pre['dask1_s']:7.1f} s  (identical: "
-        f"{pre['dask1_identical']})\n"
-        f"  overhead Dask / pool {pre['overhead']:.2f}; scaling 1 worker / {c} workers "
-        f"{pre['scaling']:.2f}; {pre['core_s_per_tile']:.1f} core-s per tile",
-        flush=True,
-    )
-    stack = args.out / "pool"
-    pred = bench_predict(stack, args.weights, args.cores, args.block_tiles, args.out)
-    lines = [
-        f"predict ({args.weights}), {pred['tiles']} tiles, {pred['windows']} windows, "
-        f"{pred['blocks']} blocks of {args.block_tiles} tile(s) ({pred['halo_work']:.2f} x the "
-        f"windows), {c} cores:",
-        f"  one sweep here, {c} threads   {pred['sweep_s']:7.1f} s",
-        f"  Dask, 1 worker x {c} threads  {pred[f'dask1x{c}_s']:7.1f} s  (identical: "
-        f"{pred[f'dask1x{c}_identical']})",
-    ]
-    if c > 1:
-        lines += [
-            f"  Dask, {c} workers x 1 thread {pred[f'dask{c}x1_s']:7.1f} s",
-            f"  Dask, 1 worker x 1 thread   {pred['dask1x1_s']:7.1f} s",
-            f"  overhead Dask / sweep {pred['overhead']:.2f} (1 worker), "
-            f"{pred['overhead_workers']:.2f} ({c} workers); scaling 1 worker / {c} workers "
-            f"{pred['scaling']:.2f}; {pred['core_s_per_tile']:.1f} core-s per tile",
+    pre: dict[str, Any] = {}
+    if "preprocess" in parts or not (args.out / "pool" / "stack.json").is_file():
+        pre = bench_preprocess(region, products, args.acquisitions, c, args.out)
+        print(
+            f"preprocess, {pre['tiles']} tiles x {args.acquisitions} dates, {c} cores:\n"
+            f"  local pool of {c} processes  {pre['pool_s']:7.1f} s wall {pre['pool_cpu_s']:7.1f} s "
+            f"CPU\n"
+            f"  Dask, {c} workers             {pre[f'dask{c}_s']:7.1f} s wall "
+            f"{pre[f'dask{c}_cpu_s']:7.1f} s CPU (identical: {pre[f'dask{c}_identical']}, "
+            f"cluster start {pre[f'dask{c}_start_s']:.1f} s)\n"
+            f"  Dask, 1 worker              {pre['dask1_s']:7.1f} s wall {pre['dask1_cpu_s']:7.1f} s "
+            f"CPU (identical: {pre['dask1_identical']})\n"
+            f"  overhead Dask / pool {pre['overhead']:.2f} wall, {pre['overhead_cpu']:.2f} CPU; "
+            f"scaling 1 worker / {c} workers {pre['scaling']:.2f}; "
+            f"{pre['core_s_per_tile']:.1f} CPU s per tile",
+            flush=True,
+        )
+    pred: dict[str, Any] = {}
+    if "predict" in parts:
+        stack = args.out / "pool"
+        pred = bench_predict(stack, args.weights, c, args.block_tiles, args.out)
+        lines = [
+            f"predict ({args.weights}), {pred['tiles']} tiles, {pred['windows']} windows, "
+            f"{pred['blocks']} blocks of {args.block_tiles} tile(s) ({pred['halo_work']:.2f} x "
+            f"the windows), {c} cores:",
+            f"  one sweep here, {c} threads   {pred['sweep_s']:7.1f} s wall "
+            f"{pred['sweep_cpu_s']:7.1f} s CPU",
+            f"  Dask, 1 worker x {c} threads  {pred[f'dask1x{c}_s']:7.1f} s wall "
+            f"{pred[f'dask1x{c}_cpu_s']:7.1f} s CPU (identical: {pred[f'dask1x{c}_identical']})",
         ]
-    else:
-        lines.append(f"  overhead Dask / sweep {pred['overhead']:.2f}")
-    print("\n".join(lines), flush=True)
+        if "scaling" in pred:
+            lines += [
+                f"  Dask, {c} workers x 1 thread {pred[f'dask{c}x1_s']:7.1f} s wall "
+                f"{pred[f'dask{c}x1_cpu_s']:7.1f} s CPU",
+                f"  Dask, 1 worker x 1 thread   {pred['dask1x1_s']:7.1f} s wall "
+                f"{pred['dask1x1_cpu_s']:7.1f} s CPU",
+                f"  overhead Dask / sweep {pred['overhead']:.2f} wall, {pred['overhead_cpu']:.2f} "
+                f"CPU (1 worker; "
+                f"{pred['overhead_beyond_halo']:.2f} beyond the halo), "
+                f"{pred['overhead_workers']:.2f} ({c} workers); scaling 1 worker / {c} workers "
+                f"{pred['scaling']:.2f}; {pred['core_s_per_tile']:.1f} CPU s per tile",
+            ]
+        else:
+            lines.append(
+                f"  overhead Dask / sweep {pred['overhead']:.2f} wall "
+                f"({pred['overhead_beyond_halo']:.2f} beyond the halo), "
+                f"{pred['overhead_cpu']:.2f} CPU; {pred['core_s_per_tile']:.1f} CPU s per tile"
+            )
+        print("\n".join(lines), flush=True)
     results = {
         "cores": c,
         "acquisitions": args.acquisitions,
         "weights": args.weights,
         "region": dataclasses.asdict(region),
+        "block_tiles": args.block_tiles,
+        "repeat": REPEAT[0],
         "simulate_s": simulated,
         "preprocess": pre,
         "predict": pred,
