@@ -64,6 +64,9 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds to reach the scheduler, for a first worker to join, and for every worker to answer the
 shared-storage probe: long enough for a busy cluster, short enough not to look like a hang."""
 INSTALL_HINT = "pip install 'glaciermap[dask]'"
+TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+"""The Dask setting that makes nannies trim their workers' memory eagerly (see the README for the
+workers of a cluster glaciermap does not start)."""
 STORAGE_HINT = (
     "every worker must see the workspace at the same path as this machine (a shared filesystem "
     "such as NFS, Lustre or GPFS mounted alike on every node); see the README, Many machines"
@@ -294,15 +297,21 @@ class DaskExecutor(Executor):
         cluster = None
         try:
             if spec.scheduler is None:
-                # One thread per worker process: GDAL and numpy hold the GIL for much of the work.
-                cluster = distributed.LocalCluster(
-                    n_workers=spec.local_workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",
-                    # A task's error reaches the user as one line, not as the worker's log too.
-                    silence_logs=logging.CRITICAL,
-                )
+                import dask
+
+                # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off
+                # glibc's dynamic mmap threshold: every large numpy array is then a fresh mmap,
+                # measured +12 % CPU (4x the page faults) for a preprocess tile. Not for ours.
+                with dask.config.set({TRIM_SETTING: None}):
+                    # One thread per worker process: GDAL and numpy hold the GIL for much of it.
+                    cluster = distributed.LocalCluster(
+                        n_workers=spec.local_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",
+                        # A task's error reaches the user as one line, not as the worker's log too.
+                        silence_logs=logging.CRITICAL,
+                    )
                 client = distributed.Client(cluster, timeout=spec.timeout)
             else:
                 client = distributed.Client(spec.scheduler, timeout=spec.timeout)
