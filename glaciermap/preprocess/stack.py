@@ -49,6 +49,7 @@ from glaciermap.preprocess.tile import (
     TileTask,
     finished_tile,
     process_tile,
+    tile_inputs,
 )
 from glaciermap.regions import Bounds, Region, Tile
 from glaciermap.stack_format import (
@@ -382,10 +383,10 @@ def build_stack(
                 label_path=labels_path / f"{tile.id}.tif" if labels_path is not None else None,
                 outlines_wkb=tuple(outlines[tile.id]) if outlines is not None else None,
                 coherence_resampling=coherence_resampling,
-                inputs=digest,
             )
             for tile in tiles
         ]
+        tasks[:] = [dataclasses.replace(t, inputs=tile_inputs(t)) for t in tasks]
 
         # The tiles a stopped run of these inputs finished are kept; the others are made.
         todo = []

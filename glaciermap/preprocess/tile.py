@@ -5,13 +5,15 @@ same files, whichever process runs it), so :func:`glaciermap.workers.map_tasks` 
 processes and a distributed executor over machines. It holds one tile's ``(T, C, H, W)`` array in
 memory, never a whole scene.
 
-Each file records, in a GeoTIFF tag, the stack inputs it was made from and what :class:`TileResult`
-says of it (:data:`RESULT_TAG`), so a run that was stopped (a killed client, a lost cluster) is finished
-by the next one without redoing the tiles that were complete (:func:`finished_tile`).
+Each file records, in a GeoTIFF tag, a digest of what it was made from (:func:`tile_inputs`) and what
+:class:`TileResult` says of it (:data:`RESULT_TAG`), so a run that was stopped (a killed client, a lost
+cluster) is finished by the next one without redoing the tiles that were complete
+(:func:`finished_tile`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 BLOCK_SIZE = 256
 """Internal tile size of the stack's COGs (and of ``stack.vrt``)."""
 RESULT_TAG = "GLACIERMAP_TILE"
-"""The GeoTIFF tag of a tile file (and of its label) holding, as JSON, the stack's inputs hash and the
+"""The GeoTIFF tag of a tile file (and of its label) holding, as JSON, :func:`tile_inputs` and the
 tile's :class:`TileResult` figures: a finished tile of the same inputs is not made again."""
 
 
@@ -46,7 +48,7 @@ class TileTask:
         label_path: the label file to write, or None without an inventory.
         outlines_wkb: the inventory outlines clipped to the tile (WKB), or None without an inventory.
         coherence_resampling: resampling of the 40 m coherence onto the 10 m grid.
-        inputs: the stack's inputs hash, recorded in the files (:data:`RESULT_TAG`).
+        inputs: :func:`tile_inputs` of the task, recorded in the files (:data:`RESULT_TAG`).
     """
 
     tile_id: str
@@ -199,21 +201,55 @@ def _recorded(path: Path, inputs: str) -> dict[str, Any] | None:
     return record
 
 
+def tile_inputs(task: TileTask) -> str:
+    """sha256 of what a tile's files are made from: the tile, its products (by name and size), the
+    dates, settings, outlines and glaciermap's version.
+
+    No modification times and no folders: the same inputs give the same bytes, tag included, however
+    they were copied. :func:`finished_tile` compares the files' times to the products' instead.
+    """
+    from glaciermap import __version__
+
+    payload = {
+        "version": __version__,
+        "tile": [task.tile_id, list(task.bounds), task.pixel_size, task.crs],
+        "slots": [
+            [[[Path(r.path).name, int(r.size)] for r in group] for group in slot]
+            for slot in task.slots
+        ],
+        "descriptions": list(task.descriptions),
+        "labels": task.label_path is not None,
+        "outlines": hashlib.sha256(b"".join(task.outlines_wkb or ())).hexdigest(),
+        "outline_count": len(task.outlines_wkb or ()),
+        "coherence_resampling": task.coherence_resampling,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _newer_than_products(path: Path, task: TileTask) -> bool:
+    """Whether ``path`` was written after every product of the task was last changed."""
+    newest = max(
+        (int(r.mtime_ns) for slot in task.slots for group in slot for r in group), default=0
+    )
+    return path.stat().st_mtime_ns >= newest
+
+
 def finished_tile(task: TileTask) -> TileResult | None:
     """The result of a tile whose files a run of the same inputs wrote completely, else None.
 
     Files reach their final names only when complete (written under a temporary name and renamed),
-    so a file whose tag names the stack's inputs is the file this task would write again.
+    so a file whose tag names the task's :func:`tile_inputs` and that was written after its products
+    last changed is the file this task would write again.
     """
     if not task.inputs:
         return None
     record = _recorded(task.stack_path, task.inputs)
-    if record is None:
+    if record is None or not _newer_than_products(task.stack_path, task):
         return None
     glacier_fraction = None
     if task.label_path is not None:
         label = _recorded(task.label_path, task.inputs)
-        if label is None:
+        if label is None or not _newer_than_products(task.label_path, task):
             return None
         glacier_fraction = float(label["glacier_fraction"])
     try:
@@ -288,4 +324,5 @@ __all__ = [
     "TileTask",
     "finished_tile",
     "process_tile",
+    "tile_inputs",
 ]
