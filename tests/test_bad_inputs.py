@@ -411,6 +411,10 @@ def _broken_netrc(monkeypatch, tmp: Path) -> None:
 # Few windows: each case fails on the first read or write, or predicts quickly.
 PREDICT = ("predict", "{weights}", "--device", "cpu", "--window", "256", "--overlap", "0")
 OUT = "{tmp}/out"
+NOBODY = "tcp://127.0.0.1:9"
+"""A scheduler address where nothing listens."""
+TYPO_DASK = "[dask]\nschedular = 'tcp://127.0.0.1:9'\n"
+RUN = ("run", "-r", "example", "-y", "2016", "--source", "simulate")
 BAD_CONFIG = _write("glaciermap.toml", "workspace = [\n")
 UNKNOWN_SETTING = _write("glaciermap.toml", "[predict]\nwindows = 3\n")
 
@@ -762,6 +766,19 @@ CASES: dict[str, Case] = {
     "vectorize-full-disk": case(
         "vectorize", "{mask}", "-o", "{tmp}/v.gpkg", "-j", "1", full=_full_vectors
     ),
+    # Many machines (a cluster that cannot be used is refused before any work)
+    "preprocess-unknown-cluster": case(
+        "preprocess", "{products}", "-o", OUT, "-r", "example", "--cluster", "remote"
+    ),
+    "vectorize-scheduler-and-cluster": case(
+        "vectorize", "{mask}", "-o", "{tmp}/v.gpkg", "--scheduler", NOBODY, "--cluster", "local"
+    ),
+    "predict-unknown-dask-setting": case(
+        *PREDICT, "--stack", "{stack}", "-o", OUT, prepare=_write("glaciermap.toml", TYPO_DASK)
+    ),
+    # run connects when a stage first needs the cluster (an up-to-date run needs none): a spec it
+    # cannot use at all is refused at once
+    "run-unknown-cluster": case(*RUN, "--cluster", "local:0"),
     # diff
     "diff-missing-new": case("diff", "{tmp}/none.gpkg", "{outlines}", "-o", "{tmp}/d.gpkg"),
     "diff-missing-reference": case("diff", "{outlines}", "{tmp}/none.gpkg", "-o", "{tmp}/d.gpkg"),

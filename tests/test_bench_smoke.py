@@ -104,3 +104,13 @@ def test_bench_errors_by_surface(tmp_path):
     result = json.loads((tmp_path / "results.json").read_text())
     assert 0 <= result["iou"] <= 1 and "glacier" in result["mapped_as_glacier"]
     assert all(0 <= v <= 1 for v in result["glacier_recall_by_elevation"].values())
+
+
+def test_bench_distributed(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("distributed")
+    out = _smoke("distributed.py", "--out", str(tmp_path))
+    assert "overhead Dask / pool" in out and "overhead Dask / sweep" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["preprocess"]["dask2_identical"] and results["predict"]["dask1x2_identical"]
+    assert results["preprocess"]["overhead"] > 0 and results["predict"]["scaling"] > 0

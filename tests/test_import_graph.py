@@ -94,3 +94,25 @@ def test_importing_loads_no_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False", f"importing {module} loads torch"
+
+
+def test_importing_glaciermap_loads_no_dask():
+    """Dask is imported only when a cluster is asked for (glaciermap.cluster imports it lazily)."""
+    code = (
+        "import sys, glaciermap.cli.main, glaciermap.cluster, glaciermap.predict.engine\n"
+        "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_only_the_cluster_module_imports_dask():
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{line} imports {name}"
+        for path in _modules()
+        if path.relative_to(PACKAGE).as_posix() != "cluster.py"
+        for line, name in _imports(path)
+        if name.split(".")[0] in ("dask", "distributed")
+    ]
+    assert not offenders, "\n".join(offenders)

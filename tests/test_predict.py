@@ -433,7 +433,7 @@ def test_windows_without_data_skip_the_model():
 
     result, _, sink = _collect(96, 96)
     sweep(plan, _array_reader(image), model, sink, batch_size=4)
-    assert sum(seen) == 4  # only the windows that touch the 20 x 20 corner
+    assert seen == [4]  # one call: the four windows that touch the 20 x 20 corner
     np.testing.assert_allclose(result[:20, :20], 3.0, rtol=1e-6)
     assert np.isnan(result[20:]).all() and np.isnan(result[:, 20:]).all()
 
@@ -515,3 +515,54 @@ def test_reader_defaults_per_device():
     assert default_prefetch(0, "cuda") == 0
     assert default_readers(0, "cpu") == 1 and default_readers(3, "cpu") == 3
     assert default_readers(0, "cuda") == max(1, min(4, available_cpus() // 2))
+
+
+def test_every_model_call_has_batch_size_windows():
+    """The last batch is padded with zeros: a window's prediction must not depend on how many
+    windows share its call (see sweep), and the blocks of a cluster end their batches elsewhere."""
+    image = np.random.default_rng(1).normal(size=(1, 1, 70, 90)).astype(np.float32)
+    plan = plan_windows(70, 90, 32, 0.5)  # 4 x 5 windows
+    seen: list[int] = []
+
+    def model(x):
+        seen.append(len(x))
+        return x[:, 0, 0]
+
+    result, _, sink = _collect(70, 90)
+    sweep(plan, _array_reader(image), model, sink, batch_size=3)
+    assert seen == [3] * 7  # 20 windows: six full batches and a padded seventh
+    np.testing.assert_allclose(result, image[0, 0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.5, 0.75])
+@pytest.mark.parametrize(
+    ("height", "width", "side"), [(150, 97, 40), (64, 64, 64), (20, 45, 7), (33, 200, 50)]
+)
+def test_blocks_with_their_halo_give_the_bits_of_one_sweep(overlap, height, width, side):
+    """Each block sweeps the global plan's windows that reach it: its pixels get the same windows in
+    the same order as in one sweep, so the blend is the same to the bit (no data included)."""
+    from glaciermap.predict.blocks import OffsetReader, block_plan, owned_windows, plan_blocks
+
+    rng = np.random.default_rng(height + width + side)
+    image = rng.normal(size=(2, 2, height, width)).astype(np.float32)
+    image[:, :, height // 3 : height // 2, : width // 4] = np.nan  # no data in a corner band
+
+    def model(x: np.ndarray) -> np.ndarray:  # one window's output depends on that window only
+        return np.tanh(1.7 * x[:, 0, 0] + x[:, 1, 1] * x[:, 0, 1]).astype(np.float32)
+
+    plan = plan_windows(height, width, 32, overlap)
+    whole, _, sink = _collect(height, width)
+    sweep(plan, _RegionReader(image), model, sink, batch_size=3)
+    pieces = np.full((height, width), -1.0, dtype=np.float32)
+    blocks = plan_blocks(height, width, side)
+    for block in blocks:
+        sub, top, left = block_plan(plan, block)
+
+        def keep(row0, values, valid, block=block, top=top, left=left):
+            for r, line in enumerate(values, start=top + row0):
+                if block.row0 <= r < block.row1:
+                    pieces[r, block.col0 : block.col1] = line[block.col0 - left : block.col1 - left]
+
+        sweep(sub, OffsetReader(_RegionReader(image), top, left), model, keep, batch_size=3)
+    np.testing.assert_array_equal(pieces, whole)  # NaN where no data, in both
+    assert sum(owned_windows(plan, b) for b in blocks) == plan.count

@@ -294,6 +294,48 @@ def test_interrupted_run_leaves_no_partial_file(sim, inventory, tmp_path, monkey
     assert len(list((out / "tiles").glob("*.tif"))) == 2
 
 
+def test_a_stopped_build_keeps_finished_tiles_unless_their_products_changed(
+    sim, built, inventory, tmp_path
+):
+    """A stack without its stack.json (a stopped run): the rerun keeps the tiles whose tag names the
+    same inputs and whose files are newer than their products, and makes the others again."""
+    import os
+
+    from glaciermap.preprocess.stack import build_stack
+    from glaciermap.preprocess.tile import RESULT_TAG
+
+    out = tmp_path / "stack"
+    shutil.copytree(built.stack_dir, out)  # copy2: the files keep their times
+    (out / "stack.json").unlink()
+    tiles = sorted((out / "tiles").glob("*.tif"))
+    (tiles[0]).unlink()  # not written yet when the run stopped
+    before = {p.name: p.stat().st_mtime_ns for p in tiles[1:]}
+    kwargs = {"year": YEAR, "inventory": inventory, "n_slots": SLOTS}
+    result = build_stack(REGION, sim, out, **kwargs)
+    assert {p.name: p.stat().st_mtime_ns for p in tiles[1:]} == before  # kept
+    assert tiles[0].read_bytes() == (built.stack_dir / "tiles" / tiles[0].name).read_bytes()
+    assert (
+        json.loads((out / "stack.json").read_text())["normalisation"]
+        == json.loads((built.stack_dir / "stack.json").read_text())["normalisation"]
+    )  # the kept tiles' statistics, from their tags
+    import rasterio
+
+    with rasterio.open(tiles[1]) as src:
+        assert json.loads(src.tags()[RESULT_TAG])["inputs"]
+
+    # A product rewritten after the tiles (a new download): every tile it reaches is made again.
+    (out / "stack.json").unlink()
+    product = next(sim.glob("*.zip"))
+    stat = product.stat()
+    try:
+        os.utime(product, ns=(stat.st_atime_ns, max(before.values()) + 10**9))
+        build_stack(REGION, sim, out, **kwargs)
+        assert all(p.stat().st_mtime_ns != before[p.name] for p in tiles[1:] if p.exists())
+    finally:
+        os.utime(product, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert result.meta.tiles == built.meta.tiles
+
+
 def test_parallel_workers_give_the_same_stack(sim, built, tmp_path):
     import rasterio
 

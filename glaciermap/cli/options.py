@@ -170,6 +170,28 @@ WEIGHTS_HELP = (
     "it)."
 )
 Workers = Annotated[int | None, workers_option()]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Run the tasks on the Dask cluster whose scheduler is at this address "
+        "(tcp://host:8786). Default: $GLACIERMAP_SCHEDULER, else [dask] scheduler in the config "
+        "file, else the local processes of --workers. Its workers must see the workspace at the "
+        "same paths.",
+        show_default=False,
+        rich_help_panel="Many machines",
+    ),
+]
+Cluster = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Start a Dask cluster here for the tasks: local (a worker per CPU, at most 4) or "
+        "local:N (N worker processes).",
+        show_default=False,
+        rich_help_panel="Many machines",
+    ),
+]
 Device = Annotated[
     str,
     typer.Option(help="Torch device: auto (CUDA when present), cpu, cuda or cuda:N."),
@@ -212,6 +234,7 @@ __all__ = [
     "Acquisitions",
     "Architecture",
     "ArchitectureName",
+    "Cluster",
     "DefaultRegion",
     "DefaultYear",
     "Device",
@@ -219,6 +242,7 @@ __all__ = [
     "Overwrite",
     "RegionName",
     "ResamplingName",
+    "Scheduler",
     "SplitName",
     "StackDir",
     "Stacks",

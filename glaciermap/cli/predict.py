@@ -9,10 +9,12 @@ import typer
 
 from glaciermap.cli.options import (
     WEIGHTS_HELP,
+    Cluster,
     Device,
     MinArea,
     Overwrite,
     RegionName,
+    Scheduler,
     StackDir,
     Year,
     output_option,
@@ -72,6 +74,22 @@ def predict(
     ] = True,
     min_area: MinArea = 0.01,
     overwrite: Overwrite = False,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="Torch threads on CPU (0: every CPU). Results are bit-identical between runs with "
+            "the same threads; a Dask cluster's workers use this machine's number.",
+            min=0,
+        ),
+    ] = 0,
+    block_tiles: Annotated[
+        int,
+        typer.Option(
+            help="On a Dask cluster: tiles on a side of the block one task predicts.", min=1
+        ),
+    ] = 4,
+    scheduler: Scheduler = None,
+    cluster: Cluster = None,
 ) -> None:
     """Predict glacier probability over a stack with sliding windows; write COGs and outlines.
 
@@ -79,8 +97,11 @@ def predict(
     data) as Cloud-Optimised GeoTIFFs in the stack's grid, outlines.gpkg (unless --no-vectorize) and
     predict.json (weights, dates, settings, timings). Overlapping windows are blended with Gaussian
     weights, so there are no seams at window or tile borders; memory stays flat however large the
-    stack. An output folder holding any of these files is refused unless --overwrite is given. Not
-    resumable: an interrupted run leaves no file under a final name, and a re-run starts over.
+    stack. An output folder holding any of these files is refused unless --overwrite is given. An
+    interrupted run leaves no file under a final name; on one machine a re-run starts over. On a
+    Dask cluster (--scheduler, --cluster) the stack is cut into blocks of tiles, one task each, with
+    the same result to the bit; a re-run keeps the blocks an interrupted run had finished. Tasks on
+    CUDA go to workers started with --resources GPU=1.
 
     Examples:
 
@@ -122,9 +143,11 @@ def predict(
         channels_last=channels_last,
         vectorize=vectorize,
         min_area_km2=min_area,
+        threads=threads,
+        block_tiles=block_tiles,
     )
     progress = state.progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with progress:
+    with state.executor(None, scheduler, cluster) as executor, progress:
         task = progress.add_task("Predicting windows", total=None)
         result = predict_stack(
             path,
@@ -132,6 +155,7 @@ def predict(
             output,
             config,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
+            workers=executor,
         )
     state.out.print(
         f"{result.windows} windows, {result.pixels / 1e6:.1f} M px in {result.seconds:.1f} s on "

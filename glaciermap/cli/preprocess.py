@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import RegionName, ResamplingName, Workers, Year, output_option
+from glaciermap.cli.options import (
+    Cluster,
+    RegionName,
+    ResamplingName,
+    Scheduler,
+    Workers,
+    Year,
+    output_option,
+)
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 
@@ -58,6 +66,8 @@ def preprocess(
     coherence_resampling: Annotated[
         ResamplingName, typer.Option(help="Resampling of the 40 m coherence onto the 10 m grid.")
     ] = "bilinear",
+    scheduler: Scheduler = None,
+    cluster: Cluster = None,
 ) -> None:
     """Mosaic a year of HyP3 RTC + InSAR products into time-series stacks on the region's tile grid.
 
@@ -66,8 +76,10 @@ def preprocess(
     polygons, split, valid and glacier fractions) and `stack.json` (dates, missing slots, grid,
     normalisation statistics). With `--inventory`, also uint8 labels per tile (1 glacier, 0 not,
     255 never observed). The stack is a cache of its inputs: it is rebuilt when they change (products,
-    inventory, split, settings) and skipped when they do not, so no --overwrite is needed. In a
-    workspace --year is required; with INPUT_DIR it is inferred from the products when not given.
+    inventory, split, settings) and skipped when they do not, so no --overwrite is needed; a stopped
+    run is finished by the next one, which keeps the tiles it had written. In a workspace --year is
+    required; with INPUT_DIR it is inferred from the products when not given. One task per tile, on
+    local processes or on a Dask cluster (--scheduler, --cluster).
 
     Examples:
 
@@ -79,7 +91,6 @@ def preprocess(
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from glaciermap.preprocess.stack import build_stack
-    from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
     if region is None:
@@ -108,7 +119,7 @@ def preprocess(
     progress = state.progress(
         BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[tile]}")
     )
-    with progress:
+    with state.executor(workers, scheduler, cluster) as executor, progress:
         task = progress.add_task(f"Stacking {chosen.name}", total=None, tile="")
 
         def on_tile(done: int, total: int, tile_id: str) -> None:
@@ -124,7 +135,7 @@ def preprocess(
             n_slots=acquisitions,
             min_acquisitions=min_acquisitions,
             coherence_resampling=coherence_resampling,
-            workers=workers or default_workers(),
+            workers=executor,
             progress=on_tile,
         )
 

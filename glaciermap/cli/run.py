@@ -10,7 +10,15 @@ import typer
 
 # HYP3_API: glaciermap.io.hyp3.api.PRODUCTION_API as `download` repeats it (its help loads no numpy).
 from glaciermap.cli.download import HYP3_API
-from glaciermap.cli.options import WEIGHTS_HELP, Acquisitions, Device, RegionName, Workers
+from glaciermap.cli.options import (
+    WEIGHTS_HELP,
+    Acquisitions,
+    Cluster,
+    Device,
+    RegionName,
+    Scheduler,
+    Workers,
+)
 from glaciermap.cli.state import AppState
 from glaciermap.errors import InputError
 from glaciermap.pipeline import PIPELINE, RunOptions, last_complete_year
@@ -96,6 +104,8 @@ def run(
         typer.Option(help="CMR host asf_search talks to (default: ASF's).", show_default=False),
     ] = None,
     hyp3_url: Annotated[str, typer.Option(help="HyP3 API to order from.")] = HYP3_API,
+    scheduler: Scheduler = None,
+    cluster: Cluster = None,
 ) -> None:
     """Map a region's year and keep its inventory up to date: download (or import, or simulate),
     preprocess, predict, vectorize, update (inventory/REGION/YEAR/glaciers.gpkg, glacier ids kept from
@@ -107,7 +117,9 @@ def run(
     (new weights, a late product) reruns that stage and those after it. A run killed at any point
     continues from the last finished stage; one run per region and year at a time. HyP3 jobs still
     processing end the run with exit code 75 ("try later"), so a daily cron line finishes the year by
-    itself. Every run appends to the workspace's logs/run-REGION-YEAR.log.
+    itself. Every run appends to the workspace's logs/run-REGION-YEAR.log. With --scheduler (or
+    --cluster), preprocess, predict and vectorize run their tasks on that Dask cluster, whose workers
+    must see the workspace at the same path; the simulator and the stages after vectorize run here.
 
     Exit codes: 0 done or nothing to do, 75 try later (HyP3 still processing, another run busy),
     2 bad input or configuration, 1 a stage failed (the log has the traceback).
@@ -144,6 +156,7 @@ def run(
         seed=seed,
         device=device,
         workers=workers,
+        cluster=state.cluster(scheduler, cluster),
         search_host=search_host,
         hyp3_url=hyp3_url,
     )

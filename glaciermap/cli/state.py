@@ -6,8 +6,11 @@ command asks for them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +22,10 @@ from glaciermap.errors import InputError
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from glaciermap.cluster import ClusterSpec
     from glaciermap.config import Settings
     from glaciermap.stack_format import StackMeta
+    from glaciermap.workers import Executor
     from glaciermap.workspace import Workspace
 
 
@@ -127,6 +132,30 @@ class AppState:
             )
         root = self.settings().workspace
         return resolve_weights(spec, root if root.is_dir() else None)
+
+    def cluster(self, scheduler: str | None, cluster: str | None) -> ClusterSpec | None:
+        """The Dask cluster of ``--scheduler`` / ``--cluster``, ``GLACIERMAP_SCHEDULER`` or the config
+        file's ``[dask]`` table (:func:`glaciermap.cluster.resolve_spec`); None for local processes."""
+        from glaciermap.cluster import CONFIG_TABLE, resolve_spec
+
+        settings = self.settings()
+        files = ", ".join(map(str, settings.files)) or "glaciermap.toml"
+        return resolve_spec(
+            scheduler, cluster, settings.stages.get(CONFIG_TABLE), os.environ, config_name=files
+        )
+
+    @contextlib.contextmanager
+    def executor(
+        self, workers: int | None, scheduler: str | None, cluster: str | None
+    ) -> Iterator[Executor]:
+        """Where a command's tasks run: the Dask cluster asked for (:meth:`cluster`), connected for
+        the block and left (a cluster started here is stopped) at its end; else ``workers`` local
+        processes (default: the CPUs, at most 4). With -v, the cluster's log line gives the link to
+        its dashboard."""
+        from glaciermap.cluster import open_executor
+
+        with open_executor(self.cluster(scheduler, cluster), workers) as executor:
+            yield executor
 
     def progress(self, *columns: Any) -> Progress:
         """A Rich progress display on stderr; off with --quiet and when stderr is not a terminal.

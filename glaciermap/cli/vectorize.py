@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from glaciermap.cli.options import MinArea, Overwrite, Workers, output_option
+from glaciermap.cli.options import Cluster, MinArea, Overwrite, Scheduler, Workers, output_option
 from glaciermap.cli.state import AppState
 
 
@@ -41,6 +41,8 @@ def vectorize(
     overwrite: Overwrite = False,
     band: Annotated[int, typer.Option(help="Band of the raster to read (1-based).", min=1)] = 1,
     workers: Workers = None,
+    scheduler: Scheduler = None,
+    cluster: Cluster = None,
 ) -> None:
     """Turn a glacier mask or probability raster into cleaned outline polygons (GeoPackage).
 
@@ -58,11 +60,10 @@ def vectorize(
 
     from glaciermap.io.raster import gdal_env
     from glaciermap.vectorize import vectorize_raster
-    from glaciermap.workers import default_workers
 
     state: AppState = ctx.obj
     progress = state.progress(BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
-    with gdal_env(), progress:
+    with state.executor(workers, scheduler, cluster) as executor, gdal_env(), progress:
         task = progress.add_task(f"Vectorising {raster.name}", total=None)
 
         def on_strip(rows_done: int, rows_total: int) -> None:
@@ -76,7 +77,7 @@ def vectorize(
             simplify_m=simplify,
             band=band,
             overwrite=overwrite,
-            workers=workers or default_workers(),
+            workers=executor,
             progress=on_strip,
         )
     if result.count == 0:

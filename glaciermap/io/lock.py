@@ -12,7 +12,8 @@ so there is no race between two processes taking over.
   prediction folder, a run folder, a product folder, a GeoPackage): ``.<name>.lock`` beside the output.
   Holding it proves that no other glaciermap process writes there, so the temporary files found there
   belong to dead processes: they are swept (:mod:`glaciermap.io.sweep`) when the lock is taken, and
-  again when the holder stops on an error or a signal. A clean end removes the lock file.
+  again when the holder lets go of it (after an error or a signal: what its stopped workers were
+  writing; after a clean end: what a dead cluster worker was). A clean end removes the lock file.
 
 Locks are reentrant within a process (a command locks its output before checking it, then the library
 call locks it again). Forked worker processes would inherit the descriptor and keep a lock alive after
@@ -293,9 +294,10 @@ def is_lock_name(name: str) -> bool:
 class OutputLock(RunLock):
     """The lock of one output a stage writes: a folder (everything in it) or a file.
 
-    Taking it sweeps the temporary files of dead writers of the output (:attr:`swept`); leaving it on
-    an exception (an error, Ctrl-C, SIGTERM) sweeps again, which removes what this process's own pool
-    workers were writing when they were stopped.
+    Taking it sweeps the temporary files of dead writers of the output (:attr:`swept`); leaving it
+    sweeps again: on an exception (an error, Ctrl-C, SIGTERM) that removes what this process's own
+    pool workers were writing when they were stopped, at a clean end what a cluster's worker was
+    writing when it died (the scheduler ran its task again elsewhere).
 
     Args:
         output: the folder or file.
@@ -356,7 +358,7 @@ class OutputLock(RunLock):
         traceback: TracebackType | None,
     ) -> None:
         try:
-            if exc_type is not None and self._fd is not None:
+            if self._fd is not None:
                 self.sweep()
         finally:
             self.release()

@@ -15,11 +15,15 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glaciermap.pipeline.runlog import RunLog
 from glaciermap.regions import Region
 from glaciermap.workspace import Workspace
+
+if TYPE_CHECKING:
+    from glaciermap.cluster import ClusterSpec
+    from glaciermap.workers import Executor, Workers
 
 ASF = "asf"
 SIMULATE = "simulate"
@@ -61,6 +65,10 @@ class RunOptions:
         seed: the simulator's seed (the same seed gives the same glaciers every year).
         device: torch device for predict (auto, cpu, cuda, cuda:N).
         workers: processes for simulate, preprocess and vectorize (None: the CPUs, at most 4).
+        cluster: the Dask cluster preprocess, predict and vectorize run their tasks on
+            (``--scheduler``, ``--cluster``, ``GLACIERMAP_SCHEDULER`` or ``[dask]``), or None for
+            ``workers`` local processes. The simulator stays on local processes: its landscape
+            reaches them by fork, which a cluster would have to ship to every worker.
         min_area_km2: smallest glacier outline kept, km².
         search_host: the CMR host asf_search asks (None: ASF's).
         hyp3_url: the HyP3 API (None: the production API).
@@ -77,6 +85,7 @@ class RunOptions:
     seed: int = 0
     device: str = "auto"
     workers: int | None = None
+    cluster: ClusterSpec | None = None
     min_area_km2: float = DEFAULT_MIN_AREA_KM2
     search_host: str | None = None
     hyp3_url: str | None = None
@@ -145,6 +154,7 @@ class RunContext:
     weights: Path
     forced: frozenset[str] = frozenset()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _executor: Executor | None = field(default=None, repr=False)
 
     # -- paths ---------------------------------------------------------------------------------------
 
@@ -243,6 +253,28 @@ class RunContext:
         from glaciermap.workers import default_workers
 
         return self.options.workers or default_workers()
+
+    def executor(self) -> Workers:
+        """Where preprocess, predict and vectorize run their tasks: the run's Dask cluster
+        (connected, or started, by the first stage that asks, and kept until :meth:`close`), else
+        :attr:`workers` local processes. A run whose stages are up to date starts no cluster."""
+        if self.options.cluster is None:
+            return self.workers
+        if self._executor is None:
+            from glaciermap.cluster import DaskExecutor
+
+            self._executor = DaskExecutor.connect(self.options.cluster)
+            self.log.info(
+                f"tasks on {self.options.cluster.describe()} ({self._executor.slots} worker "
+                "thread(s))"
+            )
+        return self._executor
+
+    def close(self) -> None:
+        """Leave the run's Dask cluster, if one was connected (one started here stops)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
 
 
 __all__ = [

@@ -190,6 +190,7 @@ def run_year(
             outcome, message = "failed", exc.message
             raise
         finally:
+            ctx.close()
             result.seconds = time.monotonic() - began
             record.end(outcome, message)
             if outcome == "done":

@@ -139,7 +139,7 @@ def preprocess_run(ctx: RunContext) -> None:
         ctx.raw_dir,
         ctx.stack_dir,
         year=ctx.year,
-        workers=ctx.workers,
+        workers=ctx.executor(),
         **PREPROCESS_SETTINGS,
     )
     meta = result.meta
@@ -188,7 +188,9 @@ def predict_run(ctx: RunContext) -> None:
     from glaciermap.predict.engine import PredictConfig, predict_stack
 
     config = PredictConfig(vectorize=False, device=ctx.options.device, **PREDICT_SETTINGS)
-    result = predict_stack(ctx.weights, ctx.stack_dir, ctx.prediction_dir, config)
+    result = predict_stack(
+        ctx.weights, ctx.stack_dir, ctx.prediction_dir, config, workers=ctx.executor()
+    )
     ctx.log.info(
         f"predict: {ctx.model_name}, {result.windows} windows, {result.pixels / 1e6:.2f} M px in "
         f"{result.seconds:.1f} s on {result.device} -> {ctx.prediction_dir}"
@@ -220,7 +222,7 @@ def vectorize_run(ctx: RunContext) -> None:
         threshold=1,
         min_area_km2=ctx.options.min_area_km2,
         overwrite=True,
-        workers=ctx.workers,
+        workers=ctx.executor(),
     )
     ctx.log.info(
         f"vectorize: {result.count} glacier(s), {result.total_area_km2:.3f} km² -> {result.output}"

@@ -40,10 +40,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def use_cpu_threads(device: torch.device) -> None:
-    """On CPU, let torch use every CPU this process may use (not the machine's count)."""
+def use_cpu_threads(device: torch.device, threads: int = 0) -> None:
+    """On CPU, let torch use ``threads`` threads (0: every CPU this process may use, not the
+    machine's count)."""
     if device.type == "cpu":
-        torch.set_num_threads(available_cpus())
+        torch.set_num_threads(threads if threads > 0 else available_cpus())
 
 
 def torch_batch_fn(

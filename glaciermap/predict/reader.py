@@ -185,7 +185,12 @@ def windows(
 
 
 def batches(
-    plan: WindowPlan, read: WindowReader, batch_size: int, readers: int = 1
+    plan: WindowPlan,
+    read: WindowReader,
+    batch_size: int,
+    readers: int = 1,
+    *,
+    skip_unobserved: bool = False,
 ) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
     """Batches ``(places, x (B, T, C, w, w), valid (B, w, w))`` of the plan's windows, in order.
 
@@ -193,15 +198,22 @@ def batches(
     channels-last layout the prepared model convolves (:mod:`glaciermap.models.inference`), so the
     batch needs no second copy to get there. Each window is copied in as it arrives, so the strip it
     was sliced from is released as soon as its last window is taken.
+
+    With ``skip_unobserved``, windows without a single observed pixel are left out (they need no
+    model call: every pixel they cover is no data whichever window reads it), so every batch but
+    the last holds ``batch_size`` windows with data.
     """
     left = plan.count
     places: list[tuple[int, int]] = []
     x: np.ndarray | None = None
     valid: np.ndarray | None = None
     for place, window, ok in windows(plan, read, readers):
+        left -= 1
+        if skip_unobserved and not ok.any():
+            continue
         if x is None or valid is None:
             t, c, h, w = window.shape
-            n = min(batch_size, left)
+            n = batch_size if skip_unobserved else min(batch_size, left + 1)
             x = np.empty((n, t, h, w, c), dtype=np.float32).transpose(0, 1, 4, 2, 3)
             valid = np.empty((n, h, w), dtype=bool)
         x[len(places)] = window
@@ -209,9 +221,18 @@ def batches(
         places.append(place)
         del window, ok
         if len(places) == len(x):
-            left -= len(places)
             yield places, x, valid
             places, x, valid = [], None, None
+    if places and x is not None and valid is not None:
+        yield places, x[: len(places)], valid[: len(places)]
+
+
+def padded(x: np.ndarray, size: int) -> np.ndarray:
+    """``x`` ``(n, T, C, w, w)`` (C innermost) followed by ``size - n`` windows of zeros, same layout."""
+    n, t, c, h, w = x.shape
+    full = np.zeros((size, t, h, w, c), dtype=x.dtype).transpose(0, 1, 4, 2, 3)
+    full[:n] = x
+    return full
 
 
 _END = object()
@@ -291,6 +312,7 @@ __all__ = [
     "batches",
     "default_prefetch",
     "default_readers",
+    "padded",
     "prefetched",
     "strips",
     "windows",

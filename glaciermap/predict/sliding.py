@@ -125,9 +125,9 @@ class RowBlender:
         """Emit raster rows ``[top, row)`` and move the buffers down so they start at ``row``."""
         n = row - self.top
         self._emit(n)
-        keep = self.acc.shape[0] - n
+        keep = max(0, self.acc.shape[0] - n)
         for buf in (self.acc, self.wsum, self.valid):
-            buf[:keep] = buf[n:]
+            buf[:keep] = buf[n : n + keep]
             buf[keep:] = 0
         self.top = row
 
@@ -135,11 +135,22 @@ class RowBlender:
         n = min(n, self.plan.height - self.top)
         if n <= 0:
             return
+        held = min(n, self.acc.shape[0])
         with np.errstate(invalid="ignore", divide="ignore"):
-            values = self.acc[:n] / self.wsum[:n]
-        valid = self.valid[:n] & (self.wsum[:n] > 0)
+            values = self.acc[:held] / self.wsum[:held]
+        valid = self.valid[:held] & (self.wsum[:held] > 0)
         values = np.where(valid, values, np.float32(np.nan)).astype(np.float32)
         self.sink(self.top, values, valid.copy())
+        # Rows below the buffer that no window reached (windows without data are not added): no
+        # data, handed over a buffer's height at a time.
+        for row0 in range(self.top + held, self.top + n, self.acc.shape[0]):
+            rows = min(self.acc.shape[0], self.top + n - row0)
+            width = self.plan.width
+            self.sink(
+                row0,
+                np.full((rows, width), np.nan, dtype=np.float32),
+                np.zeros((rows, width), dtype=bool),
+            )
         self.emitted = self.top + n
 
     def close(self) -> None:

@@ -6,13 +6,16 @@
    slots (:func:`~glaciermap.preprocess.products.assign_slots`);
 2. hashes its inputs (product paths, sizes and mtimes, the parameters, the inventory and split files) and
    skips itself when ``stack.json`` holds the same hash and every file it lists exists;
-3. picks the tiles of the region's grid that meet a product footprint and, tile by tile (through
-   :func:`glaciermap.workers.map_tasks`), mosaics every slot's backscatter and coherence onto the tile
+3. picks the tiles of the region's grid that meet a product footprint and, tile by tile (one task
+   each, through :func:`glaciermap.workers.map_tasks`: local processes or a Dask cluster's workers),
+   mosaics every slot's backscatter and coherence onto the tile
    (:func:`~glaciermap.preprocess.tile.process_tile`), writing ``tiles/<tile_id>.tif`` and, with an
-   inventory, ``labels/<tile_id>.tif``;
+   inventory, ``labels/<tile_id>.tif``. Tiles that a stopped run of the same inputs finished are kept
+   (:func:`~glaciermap.preprocess.tile.finished_tile`), so a rerun does only the rest;
 4. assigns train/val/test (:mod:`~glaciermap.preprocess.split`), computes per-channel normalisation
    statistics over the training tiles from per-tile partial sums, and writes ``stack.vrt``,
-   ``tiles.gpkg`` and, last, ``stack.json`` (:class:`~glaciermap.stack_format.StackMeta`).
+   ``tiles.gpkg`` and, last, ``stack.json`` (:class:`~glaciermap.stack_format.StackMeta`), in this
+   process.
 
 The folder layout and band order are the stack contract's (:mod:`glaciermap.stack_format`). Every file
 goes through :func:`~glaciermap.io.files.atomic_output`; ``stack.json`` is removed before anything else
@@ -39,7 +42,15 @@ from glaciermap.errors import InputError
 from glaciermap.io.files import make_output_folder
 from glaciermap.io.lock import OutputLock
 from glaciermap.io.vector import write_gpkg
-from glaciermap.preprocess.tile import BLOCK_SIZE, ChannelStats, TileResult, TileTask, process_tile
+from glaciermap.preprocess.tile import (
+    BLOCK_SIZE,
+    ChannelStats,
+    TileResult,
+    TileTask,
+    finished_tile,
+    process_tile,
+    tile_inputs,
+)
 from glaciermap.regions import Bounds, Region, Tile
 from glaciermap.stack_format import (
     CHANNELS,
@@ -54,7 +65,7 @@ from glaciermap.stack_format import (
     StackMeta,
     band_descriptions,
 )
-from glaciermap.workers import map_tasks
+from glaciermap.workers import SharedPaths, Workers, map_tasks
 
 if TYPE_CHECKING:
     from glaciermap.preprocess.products import ProductRecord, Slot
@@ -226,7 +237,7 @@ def build_stack(
     n_slots: int = calendar.DEFAULT_SLOTS,
     min_acquisitions: int = DEFAULT_MIN_ACQUISITIONS,
     coherence_resampling: str = "bilinear",
-    workers: int = 1,
+    workers: Workers = 1,
     seed: int = SPLIT_SEED,
     progress: ProgressCallback | None = None,
 ) -> StackResult:
@@ -244,7 +255,9 @@ def build_stack(
         n_slots: 24-day slots of the year (15 covers it).
         min_acquisitions: fewest slots with data accepted.
         coherence_resampling: resampling of the coherence onto the 10 m grid.
-        workers: processes working on tiles (spawned); 1 works in this process.
+        workers: processes working on tiles (spawned; 1 works in this process), or an executor
+            (:class:`~glaciermap.workers.Executor`: a Dask cluster, whose workers must see
+            ``input_dir`` and ``stack_dir`` at the same paths).
         seed: seed of the random split.
         progress: called after each tile.
 
@@ -254,8 +267,9 @@ def build_stack(
     """
     from glaciermap.preprocess.products import assign_slots, scan_products
 
-    input_dir = Path(input_dir)
-    stack_dir = Path(stack_dir)
+    # Absolute: the tasks may run in other processes and on other machines, in other folders.
+    input_dir = Path(input_dir).absolute()
+    stack_dir = Path(stack_dir).absolute()
     if not input_dir.is_dir():
         raise InputError(
             f"input folder {input_dir} does not exist",
@@ -372,8 +386,32 @@ def build_stack(
             )
             for tile in tiles
         ]
+        tasks[:] = [dataclasses.replace(t, inputs=tile_inputs(t)) for t in tasks]
 
-        with closing(map_tasks(process_tile, tasks, workers=workers, ordered=False)) as done:
+        # The tiles a stopped run of these inputs finished are kept; the others are made.
+        todo = []
+        for task in tasks:
+            kept_result = finished_tile(task)
+            if kept_result is None:
+                todo.append(task)
+            else:
+                results[task.tile_id] = kept_result
+        if results:
+            log.info(
+                "continuing: %d of %d tiles were finished by an earlier run",
+                len(results),
+                len(tasks),
+            )
+        if progress is not None and results:
+            progress(len(results), len(tasks), "")
+        made = map_tasks(
+            process_tile,
+            todo,
+            workers=workers,
+            ordered=False,
+            shared=SharedPaths(stack_dir, (input_dir,)),
+        )
+        with closing(made) as done:
             for result in done:
                 results[result.tile_id] = result
                 if progress is not None:

@@ -39,6 +39,7 @@ from glaciermap.vectorize.strips import (
     ProgressCallback,
     ScanStats,
 )
+from glaciermap.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def vectorize_raster(
     simplify_m: float | None = None,
     band: int = 1,
     overwrite: bool = False,
-    workers: int = 1,
+    workers: Workers = 1,
     strip_rows: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> VectorizeResult:
@@ -174,8 +175,9 @@ def vectorize_raster(
         band: 1-based band to read.
         overwrite: replace an existing ``output``; otherwise an existing file is an error.
         workers: processes polygonising strips in parallel (the CLI's default is
-            :func:`glaciermap.workers.default_workers`); 1 keeps all the work in this process. The
-            result is identical either way.
+            :func:`glaciermap.workers.default_workers`; 1 keeps all the work in this process), or an
+            :class:`~glaciermap.workers.Executor` (a Dask cluster, whose workers read the raster
+            through shared storage). The result is identical either way.
         strip_rows: rows read per strip; by default sized for about 16 MB of input in flight.
         progress: called after each strip with (rows done, total rows).
 
@@ -200,7 +202,7 @@ def vectorize_raster(
         raise InputError(
             f"simplify tolerance {simplify_m} m is negative", "give a tolerance in metres"
         )
-    if workers < 1:
+    if isinstance(workers, int) and workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}", "give e.g. --workers 2")
 
     rows = [0, 0]

@@ -23,6 +23,7 @@ from glaciermap.vectorize.strips import (
     iter_strips,
     strip_height,
 )
+from glaciermap.workers import Workers, worker_slots
 
 if TYPE_CHECKING:
     from glaciermap.io.raster import DatasetReader
@@ -131,7 +132,7 @@ def iter_pixel_polygons(
     band: int = 1,
     threshold: float = DEFAULT_THRESHOLD,
     strip_rows: int | None = None,
-    workers: int = 1,
+    workers: Workers = 1,
     stats: ScanStats | None = None,
     progress: ProgressCallback | None = None,
 ) -> Iterator[np.ndarray]:
@@ -143,7 +144,8 @@ def iter_pixel_polygons(
         threshold: glacier from this value up.
         strip_rows: rows per strip; by default :data:`DEFAULT_STRIP_BUDGET_BYTES` of input shared by the
             workers. Small values force many seams (tests use this).
-        workers: processes polygonising strips in parallel; 1 does everything in this process.
+        workers: processes polygonising strips in parallel (1 does everything in this process), or an
+            :class:`~glaciermap.workers.Executor`.
         stats: filled with pixel counts as the raster is read.
         progress: called after each strip with (rows done, total rows).
 
@@ -154,7 +156,7 @@ def iter_pixel_polygons(
     stats = stats if stats is not None else ScanStats()
     if strip_rows is None:
         itemsize = np.dtype(src.dtypes[band - 1]).itemsize
-        budget = DEFAULT_STRIP_BUDGET_BYTES // max(1, workers)
+        budget = DEFAULT_STRIP_BUDGET_BYTES // worker_slots(workers)
         strip_rows = strip_height(src.width, itemsize, src.block_shapes[band - 1][0], budget)
     if strip_rows < 1:
         raise ValueError(f"strip_rows must be at least 1, got {strip_rows}")

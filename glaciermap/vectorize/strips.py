@@ -4,7 +4,8 @@ Each strip is classified (glacier where value >= threshold, never where the pixe
 polygonised by GDAL with 4-connectivity (:func:`polygonize_strip`). Coordinates are integer *pixel*
 units (column, row) of the whole raster, so polygons from neighbouring strips share their seam edges
 exactly. :func:`iter_strips` runs the strips in this process or spreads them over
-:func:`glaciermap.workers.map_tasks`, whose workers each open the raster once (:func:`open_strip_reader`).
+:func:`glaciermap.workers.map_tasks` (local processes, or a Dask cluster's workers, which see the raster
+through shared storage), whose workers each open the raster once (:func:`open_strip_reader`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from glaciermap.io.raster import gdal_error_message, open_raster_for_worker
 
 if TYPE_CHECKING:
     from glaciermap.io.raster import DatasetReader
+    from glaciermap.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -344,22 +346,26 @@ def polygonize_in_worker(reader: StripReader, rows: tuple[int, int]) -> StripPol
 
 
 def iter_strips(
-    src: DatasetReader, band: int, threshold: float, strip_rows: int, workers: int
+    src: DatasetReader, band: int, threshold: float, strip_rows: int, workers: Workers
 ) -> Iterator[StripPolygons]:
-    """Polygonised strips in raster order, computed in this process or by ``workers`` processes.
+    """Polygonised strips in raster order, computed in this process or by ``workers``.
 
     Args:
         src: the open raster.
         band: 1-based band.
         threshold: glacier from this value up.
         strip_rows: rows per strip (the last strip may be shorter).
-        workers: processes polygonising strips; 1 does everything in this process.
+        workers: processes polygonising strips (1 does everything in this process), or an
+            :class:`~glaciermap.workers.Executor`.
 
     Yields:
         One :class:`StripPolygons` per strip, top to bottom.
     """
-    from glaciermap.workers import map_tasks
+    from pathlib import Path
 
+    from glaciermap.workers import SharedPaths, as_executor, map_tasks
+
+    executor = as_executor(workers)
     mode = nodata_mode(src, band)
     windows = [(r, min(src.height, r + strip_rows)) for r in range(0, src.height, strip_rows)]
     log.debug(
@@ -367,23 +373,27 @@ def iter_strips(
         src.name,
         len(windows),
         strip_rows,
-        workers,
+        executor.slots,
         mode,
     )
     # A pool pays off only with several strips, and workers must be able to open the raster by name.
-    if workers <= 1 or len(windows) < 2 or src.name.startswith("/vsimem/"):
+    local = not executor.distributed and executor.slots <= 1
+    if local or len(windows) < 2 or src.name.startswith("/vsimem/"):
         reader = StripReader(src, band, threshold, mode)
         for rows in windows:
             yield reader.polygonize(rows)
         return
+    # Absolute: the workers may run in other folders, on other machines.
+    path = Path(src.name).absolute()
     # Spawned workers (map_tasks' default): a forked child would inherit GDAL's handles and locks.
     # A bounded number of strips in flight keeps the results waiting for the sequential merge few.
     yield from map_tasks(
         polygonize_in_worker,
         windows,
-        workers=workers,
+        workers=executor,
         setup=open_strip_reader,
-        setup_args=(src.name, band, threshold, mode),
+        setup_args=(str(path), band, threshold, mode),
         ordered=True,
-        in_flight=2 * workers,
+        in_flight=2 * executor.slots,
+        shared=SharedPaths(None, (path,)),
     )
