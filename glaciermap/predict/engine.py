@@ -339,26 +339,7 @@ def predict_stack(
                 )
                 if on_cluster:
                     assert executor is not None
-                    job = BlockJob(
-                        weights=str(Path(weights).absolute()),
-                        vrt=str(meta.vrt_path),
-                        tiles=tuple(str(meta.tile_path(t)) for t in meta.tiles),
-                        bands=tuple(meta.bands(indices)),
-                        n_times=len(indices),
-                        mean=tuple(float(v) for v in mean),
-                        std=tuple(float(v) for v in std),
-                        window=cfg.window,
-                        overlap=cfg.overlap,
-                        batch_size=cfg.batch_size,
-                        sigma_scale=cfg.sigma_scale,
-                        tta=cfg.tta,
-                        amp=cfg.amp,
-                        channels_last=cfg.channels_last,
-                        gdal_cache_mb=cfg.gdal_cache_mb,
-                        device=device_name,
-                        threads=threads,
-                        folder="",
-                    )
+                    job = _block_job(weights, meta, indices, mean, std, cfg, device_name, threads)
                     side = block_side(
                         round(meta.region.tile_size / meta.region.pixel_size), cfg.block_tiles
                     )
@@ -437,6 +418,39 @@ def predict_stack(
                 result.mask, out / OUTLINES_NAME, cfg.min_area_km2, workers=workers
             )
         return result
+
+
+def _block_job(
+    weights: str | os.PathLike[str],
+    meta: Any,
+    indices: list[int],
+    mean: np.ndarray,
+    std: np.ndarray,
+    cfg: PredictConfig,
+    device: str,
+    threads: int,
+) -> BlockJob:
+    """What every block task of this prediction shares (paths absolute: workers run elsewhere)."""
+    return BlockJob(
+        weights=str(Path(weights).absolute()),
+        vrt=str(meta.vrt_path),
+        tiles=tuple(str(meta.tile_path(t)) for t in meta.tiles),
+        bands=tuple(meta.bands(indices)),
+        n_times=len(indices),
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+        window=cfg.window,
+        overlap=cfg.overlap,
+        batch_size=cfg.batch_size,
+        sigma_scale=cfg.sigma_scale,
+        tta=cfg.tta,
+        amp=cfg.amp,
+        channels_last=cfg.channels_last,
+        gdal_cache_mb=cfg.gdal_cache_mb,
+        device=device,
+        threads=threads,
+        folder="",
+    )
 
 
 def _cluster_device(asked: str, executor: Executor) -> str:
