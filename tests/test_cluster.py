@@ -9,7 +9,6 @@ example region end to end.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ pytest.importorskip("distributed")
 torch = pytest.importorskip("torch")
 
 from distributed.diagnostics.plugin import WorkerPlugin  # noqa: E402
+from fakes.tiny import TINY, TINY_TOML  # noqa: E402
 
 from glaciermap.cluster import (  # noqa: E402
     SCHEDULER_ENV,
@@ -37,26 +37,10 @@ from glaciermap.cluster import (  # noqa: E402
     resolve_spec,
 )
 from glaciermap.errors import ConfigError, InputError  # noqa: E402
-from glaciermap.regions import BUILTIN_REGIONS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 YEAR = 2016
 SLOTS = 4
-TINY = dataclasses.replace(
-    BUILTIN_REGIONS["example"],
-    name="tiny",
-    prefix="TINY",
-    aoi=(432_000.0, 8_754_000.0, 436_000.0, 8_756_000.0),
-)
-TINY_TOML = """\
-[regions.tiny]
-crs = "EPSG:32633"
-aoi = [432000, 8754000, 436000, 8756000]
-origin = [330000, 8400000]
-tile_size = 2000
-prefix = "TINY"
-orbit = "ascending"
-"""
 
 
 # ----------------------------------------------------------------------------------------------------

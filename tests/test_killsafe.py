@@ -20,20 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fakes.tiny import TINY_TOML
 from fakes.trees import assert_same_tree, hidden
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLER = ROOT / "tests" / "fakes" / "killer.py"
 WEIGHTS = "ablation/unet3d-3acq"
-TINY_TOML = """\
-[regions.tiny]
-crs = "EPSG:32633"
-aoi = [432000, 8754000, 436000, 8756000]
-origin = [330000, 8400000]
-tile_size = 2000
-prefix = "TINY"
-orbit = "ascending"
-"""
 
 
 @dataclass(frozen=True)

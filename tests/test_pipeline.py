@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fakes.tiny import TINY, TINY_TOML
 
 from glaciermap.errors import InputError, RunLockedError, StageError
 from glaciermap.io.lock import Holder, RunLock
@@ -31,18 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 YEAR = 2016
 WEIGHTS = "ablation/unet3d-3acq"
 EXAMPLE = BUILTIN_REGIONS["example"]
-TINY = dataclasses.replace(
-    EXAMPLE, name="tiny", prefix="TINY", aoi=(432_000.0, 8_754_000.0, 436_000.0, 8_756_000.0)
-)
-TINY_TOML = """\
-[regions.tiny]
-crs = "EPSG:32633"
-aoi = [432000, 8754000, 436000, 8756000]
-origin = [330000, 8400000]
-tile_size = 2000
-prefix = "TINY"
-orbit = "ascending"
-"""
 OPTIONS = RunOptions(weights=WEIGHTS, source="simulate", acquisitions=4, device="cpu", workers=1)
 INVENTORY_FILES = ("glaciers.gpkg", "changes.gpkg", "summary.json", "report.html", "item.json")
 MAPPING = Pipeline(PIPELINE.stages[: PIPELINE.index("vectorize") + 1])
